@@ -1,0 +1,59 @@
+# Two commands do all the set-up on a fresh machine: `make book` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The torch build to install first. On a machine with a local CPU build of torch 2.13.0, pip takes
+# it; elsewhere pip picks PyPI's default build (add --index-url https://download.pytorch.org/whl/cpu
+# to TORCH_PIP_ARGS for a small CPU-only download).
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# Progress bars stay quiet while notebooks execute for the book and under nbval.
+export ATTNREG_QUIET := 1
+
+.PHONY: book html test unit nbval execute lock clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	touch $(STAMP)
+
+## book: execute every notebook in place, then build the HTML book into _build/html
+book: $(STAMP)
+	$(MAKE) execute
+	$(MAKE) html
+
+## html: build the HTML book from the committed outputs, warnings as errors
+html: $(STAMP)
+	$(BIN)/jupyter-book build . -W --keep-going
+
+## test: unit tests, then nbval over every notebook
+test: $(STAMP)
+	$(MAKE) unit
+	$(MAKE) nbval
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -n 2
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg \
+		-n 2 --dist loadfile $(NOTEBOOKS)
+
+## execute: run notebooks top to bottom and store their outputs (NB=notebooks/xx.ipynb for one)
+NB ?= $(NOTEBOOKS)
+execute: $(STAMP)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False $(NB)
+
+## lock: rewrite requirements.txt from the current environment
+lock: $(STAMP)
+	{ sed -n '1,3p' requirements.txt; $(BIN)/python -m pip freeze --exclude-editable \
+		| sed 's/^torch==\([0-9.]*\)+.*/torch==\1/'; } > requirements.txt.new
+	mv requirements.txt.new requirements.txt
+
+clean:
+	rm -rf _build

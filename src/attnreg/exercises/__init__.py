@@ -1,0 +1,18 @@
+"""Automatic checkers for the exercises at the end of each chapter.
+
+Each ``check_<topic>(fn)`` runs the learner's function against a reference, prints one line of
+feedback per case and returns a :class:`CheckResult` whose ``.passed`` says whether all passed.
+"""
+
+from ._framework import CaseResult, CheckResult, Feedback, expect_close, expect_tensor, run_check
+from .getting_started import check_accuracy
+
+__all__ = [
+    "CaseResult",
+    "CheckResult",
+    "Feedback",
+    "check_accuracy",
+    "expect_close",
+    "expect_tensor",
+    "run_check",
+]

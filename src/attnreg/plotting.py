@@ -1,0 +1,178 @@
+"""One figure style for the whole course, and the figures that several chapters share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ._validation import check_int
+from .training import History
+
+STYLE: dict[str, Any] = {
+    "figure.dpi": 100,
+    "figure.figsize": (6.0, 3.6),
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "image.cmap": "viridis",
+}
+
+
+def use_style() -> None:
+    """Apply the course's figure style (done once when this module is imported)."""
+    plt.rcParams.update(STYLE)
+
+
+use_style()
+
+
+def _as_numpy(matrix: Any) -> np.ndarray:
+    if isinstance(matrix, torch.Tensor):
+        matrix = matrix.detach().cpu().numpy()
+    return np.asarray(matrix)
+
+
+def plot_history(histories: History | Mapping[str, History], title: str | None = None) -> Figure:
+    """Loss and accuracy per epoch: train dashed, test solid, one colour per run.
+
+    ``histories`` is one :class:`~attnreg.training.History` or a mapping from a label to one.
+    """
+    if isinstance(histories, History):
+        histories = {"model": histories}
+    if not histories:
+        raise ValueError("histories must hold at least one History, got an empty mapping")
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, (label, history) in enumerate(histories.items()):
+        if not isinstance(history, History):
+            raise TypeError(f"histories[{label!r}] must be a History, got {type(history).__name__}")
+        epochs = np.arange(1, history.epochs + 1)
+        color = f"C{i}"
+        ax_loss.plot(epochs, history.train_loss, "--", color=color, label=f"{label} (train)")
+        ax_loss.plot(epochs, history.test_loss, "-", color=color, label=f"{label} (test)")
+        ax_acc.plot(epochs, history.train_acc, "--", color=color, label=f"{label} (train)")
+        ax_acc.plot(epochs, history.test_acc, "-", color=color, label=f"{label} (test)")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    ax_acc.legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_heatmap(
+    matrix: Any,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    cmap: str = "Blues",
+    annotate: bool = False,
+    colorbar: bool = True,
+) -> Axes:
+    """Show a 2-D matrix (attention weights: rows = queries, columns = keys) as a heatmap."""
+    values = _as_numpy(matrix)
+    if values.ndim != 2:
+        raise ValueError(f"matrix must be 2-D, got shape {values.shape}")
+    for name, labels, size in (("row_labels", row_labels, values.shape[0]), ("col_labels", col_labels, values.shape[1])):
+        if labels is not None and len(labels) != size:
+            raise ValueError(f"{name} must have {size} entries to match matrix of shape {values.shape}, got {len(labels)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(3.0, 0.35 * values.shape[1] + 1.5), max(2.5, 0.35 * values.shape[0] + 1.0)))
+    image = ax.imshow(values, cmap=cmap, aspect="auto")
+    ax.grid(False)
+    if col_labels is not None:
+        ax.set_xticks(range(values.shape[1]), labels=list(col_labels), rotation=90)
+    if row_labels is not None:
+        ax.set_yticks(range(values.shape[0]), labels=list(row_labels))
+    if annotate:
+        for (i, j), value in np.ndenumerate(values):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if value > 0.6 * values.max() else "black")
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def show_images(images: Any, labels: Sequence[Any] | None = None, ncols: int = 8, size: float = 1.2) -> Figure:
+    """A grid of 28 x 28 grey images (flat 784-vectors or ``(n, 1, 28, 28)``), each titled by its label."""
+    pixels = _as_numpy(images)
+    if pixels.ndim < 2 or pixels[0].size != 784:
+        raise ValueError(f"images must hold 28 x 28 images, got shape {pixels.shape}")
+    ncols = check_int("ncols", ncols, minimum=1)
+    if labels is not None and len(labels) != len(pixels):
+        raise ValueError(f"labels must have one entry per image ({len(pixels)}), got {len(labels)}")
+    nrows = -(-len(pixels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.2), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(pixels):
+            ax.imshow(pixels[i].reshape(28, 28), cmap="gray_r")
+            if labels is not None:
+                ax.set_title(str(labels[i]), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def small_multiples(
+    draw: Callable[[Axes, Any], None],
+    values: Sequence[Any],
+    name: str,
+    ncols: int | None = None,
+    panel_size: tuple[float, float] = (3.2, 2.6),
+) -> Figure:
+    """The static counterpart of a slider: one panel per value, ``draw(ax, value)`` in each."""
+    if len(values) == 0:
+        raise ValueError("values must hold at least one value, got none")
+    ncols = len(values) if ncols is None else check_int("ncols", ncols, minimum=1)
+    nrows = -(-len(values) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False)
+    for ax in axes.flat[len(values):]:
+        ax.axis("off")
+    for ax, value in zip(axes.flat, values):
+        draw(ax, value)
+        ax.set_title(f"{name} = {value}")
+    fig.tight_layout()
+    return fig
+
+
+def interactive_panel(
+    draw: Callable[[Axes, Any], None],
+    values: Sequence[Any],
+    name: str,
+    value: Any = None,
+    panel_size: tuple[float, float] = (5.0, 3.4),
+):
+    """A slider over ``values`` that redraws one panel with ``draw(ax, value)`` (needs a live kernel).
+
+    Pair it with :func:`small_multiples` over the same values for readers of the static book.
+    """
+    import ipywidgets
+
+    if len(values) == 0:
+        raise ValueError("values must hold at least one value, got none")
+    if value is not None and value not in values:
+        raise ValueError(f"value must be one of values {list(values)}, got {value!r}")
+
+    def redraw(selected: Any) -> None:
+        fig, ax = plt.subplots(figsize=panel_size)
+        draw(ax, selected)
+        ax.set_title(f"{name} = {selected}")
+        plt.show()
+
+    slider = ipywidgets.SelectionSlider(options=list(values), value=values[0] if value is None else value,
+                                        description=name, continuous_update=False)
+    return ipywidgets.interactive(redraw, selected=slider)

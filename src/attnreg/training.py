@@ -1,0 +1,168 @@
+"""A short, explicit training loop for classifiers on in-memory data."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validation import check_choice, check_int, check_positive, check_same_length, check_tensor
+from .data import ImageSplit
+from .device import get_device
+
+#: ``loss_fn(model, X_batch, y_batch) -> scalar loss``: what one training step minimises.
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+def cross_entropy_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The default training loss: mean cross-entropy of ``model(X)`` against labels ``y``."""
+    return F.cross_entropy(model(X), y)
+
+
+@dataclass
+class History:
+    """Per-epoch metrics; train and test metrics are measured in eval mode after each epoch."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.test_acc)
+
+    def final(self) -> dict[str, float]:
+        """The metrics of the last epoch."""
+        if not self.epochs:
+            raise ValueError("history is empty: no epoch has been recorded")
+        return {"train_loss": self.train_loss[-1], "train_acc": self.train_acc[-1],
+                "test_loss": self.test_loss[-1], "test_acc": self.test_acc[-1]}
+
+
+def _check_xy(X: torch.Tensor, y: torch.Tensor, x_name: str = "X", y_name: str = "y") -> None:
+    check_tensor(x_name, X, min_ndim=1)
+    check_tensor(y_name, y, ndim=1)
+    check_same_length(x_name, X, y_name, y)
+    if y.dtype != torch.long:
+        raise TypeError(f"{y_name} must hold int64 class labels, got dtype {y.dtype}")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on ``(X, y)`` in eval mode.
+
+    The model's train/eval mode is restored afterwards; inputs are moved to the model's device.
+    """
+    _check_xy(X, y)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    device = next(model.parameters(), X).device
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    try:
+        for start in range(0, len(X), batch_size):
+            xb = X[start:start + batch_size].to(device)
+            yb = y[start:start + batch_size].to(device)
+            logits = model(xb)
+            total_loss += F.cross_entropy(logits, yb, reduction="sum").item()
+            correct += (logits.argmax(dim=-1) == yb).sum().item()
+    finally:
+        model.train(was_training)
+    return total_loss / len(X), correct / len(X)
+
+
+def evaluate_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
+    """Fraction of examples whose arg-max logit equals the label, in eval mode."""
+    return evaluate(model, X, y, batch_size)[1]
+
+
+def progress_enabled() -> bool:
+    """Progress bars show in interactive use and stay off when ``$ATTNREG_QUIET`` or ``$CI`` is set."""
+    def truthy(name: str) -> bool:
+        return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+    return not (truthy("ATTNREG_QUIET") or truthy("CI"))
+
+
+def make_optimizer(params, name: str, lr: float, weight_decay: float = 0.0, momentum: float = 0.0) -> torch.optim.Optimizer:
+    """``torch.optim.SGD`` (with ``momentum``), ``Adam`` or ``AdamW`` by name."""
+    name = check_choice("optimizer", name, OPTIMIZERS)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if momentum:
+        raise ValueError(f"momentum applies to optimizer='sgd' only, got momentum={momentum} with optimizer={name!r}")
+    optimizer_class = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    return optimizer_class(params, lr=lr, weight_decay=weight_decay)
+
+
+def train_classifier(
+    model: nn.Module,
+    data: ImageSplit,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int = 64,
+    optimizer: str = "sgd",
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    loss_fn: LossFn = cross_entropy_loss,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+) -> History:
+    """Train ``model`` with mini-batch ``optimizer`` steps on ``loss_fn`` and record a :class:`History`.
+
+    The data are moved to ``device`` once (default: :func:`~attnreg.device.get_device`) and
+    sliced there, so there is no per-example Python work. Mini-batches follow a permutation
+    drawn from a generator seeded with ``seed``; randomness inside the model (dropout) comes from
+    torch's global generator, which :func:`~attnreg.device.set_seed` seeds. ``progress=None``
+    shows a bar unless :func:`progress_enabled` says to stay quiet.
+    """
+    epochs = check_int("epochs", epochs, minimum=1)
+    lr = check_positive("lr", lr)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
+    momentum = check_positive("momentum", momentum, allow_zero=True)
+    _check_xy(data.X_train, data.y_train, "data.X_train", "data.y_train")
+    _check_xy(data.X_test, data.y_test, "data.X_test", "data.y_test")
+    device = torch.device(device) if device is not None else get_device()
+    model.to(device)
+    X_train, y_train = data.X_train.to(device), data.y_train.to(device)
+    X_test, y_test = data.X_test.to(device), data.y_test.to(device)
+    opt = make_optimizer(model.parameters(), optimizer, lr, weight_decay, momentum)
+    shuffle = torch.Generator().manual_seed(seed)
+    history = History()
+
+    show = progress_enabled() if progress is None else progress
+    epoch_range = range(epochs)
+    if show:
+        from tqdm.auto import tqdm
+
+        epoch_range = tqdm(epoch_range, desc="epochs", leave=False)
+    for _ in epoch_range:
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(X_train), generator=shuffle).to(device)
+        for first in range(0, len(order), batch_size):
+            idx = order[first:first + batch_size]
+            loss = loss_fn(model, X_train[idx], y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        history.epoch_seconds.append(time.perf_counter() - start)
+        for split, (X, y) in (("train", (X_train, y_train)), ("test", (X_test, y_test))):
+            split_loss, split_acc = evaluate(model, X, y)
+            getattr(history, f"{split}_loss").append(split_loss)
+            getattr(history, f"{split}_acc").append(split_acc)
+        if show:
+            epoch_range.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
+    return history
