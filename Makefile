@@ -11,6 +11,10 @@ TORCH_PIP_ARGS ?=
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # Progress bars stay quiet while notebooks execute for the book and under nbval.
 export ATTNREG_QUIET := 1
+# One thread per kernel: the stored outputs and nbval's re-run then add floating-point numbers in
+# the same order on any machine, and nbval runs two notebooks at once on two cores.
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
 
 .PHONY: book html test unit nbval execute lock clean
 
