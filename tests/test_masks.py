@@ -35,7 +35,7 @@ def test_window_mask():
         (lambda: causal_mask(0), ValueError, r"n must be an integer in \[1, inf\], got 0"),
         (lambda: causal_mask(2.0), TypeError, "n must be an integer"),
         (lambda: padding_mask(torch.tensor([1.0, 2.0])), TypeError, "lengths must hold integers"),
-        (lambda: padding_mask(torch.tensor([[1, 2]])), ValueError, "lengths must have 1 dimensions"),
+        (lambda: padding_mask(torch.tensor([[1, 2]])), ValueError, "lengths must be 1-dimensional"),
         (lambda: padding_mask(torch.tensor([1, -1])), ValueError, "lengths must be >= 0"),
         (lambda: padding_mask(torch.tensor([1, 5]), max_len=3), ValueError, "max_len must be at least the longest length 5, got 3"),
         (lambda: window_mask(3, 3, -1), ValueError, "window must be an integer"),

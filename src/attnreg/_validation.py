@@ -83,7 +83,7 @@ def check_tensor(
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if value.ndim not in allowed:
             expected = " or ".join(str(n) for n in allowed)
-            raise ValueError(f"{name} must have {expected} dimensions, got shape {tuple(value.shape)}")
+            raise ValueError(f"{name} must be {expected}-dimensional, got shape {tuple(value.shape)}")
     if min_ndim is not None and value.ndim < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {tuple(value.shape)}")
     if floating and not value.is_floating_point():
