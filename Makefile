@@ -50,8 +50,7 @@ nbval: $(STAMP)
 ## execute: run notebooks top to bottom and store their outputs (NB=notebooks/xx.ipynb for one)
 NB ?= $(NOTEBOOKS)
 execute: $(STAMP)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False $(NB)
+	$(BIN)/python scripts/execute_notebooks.py $(NB)
 
 ## lock: rewrite requirements.txt from the current environment
 lock: $(STAMP)
