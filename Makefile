@@ -44,7 +44,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests -n 2
 
 nbval: $(STAMP)
-	$(BIN)/python -m pytest --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg \
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		-n 2 --dist loadfile $(NOTEBOOKS)
 
 ## execute: run notebooks top to bottom and store their outputs (NB=notebooks/xx.ipynb for one)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ._validation import check_int
 from .training import History
@@ -62,6 +63,8 @@ def plot_history(histories: History | Mapping[str, History], title: str | None =
         ax_loss.plot(epochs, history.test_loss, "-", color=color, label=f"{label} (test)")
         ax_acc.plot(epochs, history.train_acc, "--", color=color, label=f"{label} (train)")
         ax_acc.plot(epochs, history.test_acc, "-", color=color, label=f"{label} (test)")
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     ax_acc.legend(loc="lower right")

@@ -38,6 +38,9 @@ class CheckResult:
     def passed(self) -> bool:
         return self.implemented and bool(self.cases) and all(case.passed for case in self.cases)
 
+    def _ipython_display_(self) -> None:
+        """Show nothing when a check is a cell's last expression: its report was printed already."""
+
     def __repr__(self) -> str:
         if not self.implemented:
             return f"CheckResult(topic={self.topic!r}, not implemented yet)"
