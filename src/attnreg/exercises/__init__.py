@@ -5,6 +5,7 @@ feedback per case and returns a :class:`CheckResult` whose ``.passed`` says whet
 """
 
 from ._framework import CaseResult, CheckResult, Feedback, expect_close, expect_tensor, run_check
+from .bayes import check_prior_lambda
 from .getting_started import check_accuracy
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "CheckResult",
     "Feedback",
     "check_accuracy",
+    "check_prior_lambda",
     "expect_close",
     "expect_tensor",
     "run_check",

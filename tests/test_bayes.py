@@ -1,0 +1,339 @@
+import math
+import warnings
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+from sklearn.linear_model import ElasticNet, Lasso, Ridge
+
+from attnreg.bayes import (
+    DensityGrid,
+    density_grid,
+    elastic_net_log_normalizer,
+    elastic_net_map,
+    gaussian_prior_lambda,
+    laplace_prior_lambda,
+    lasso_map,
+    least_squares_mle,
+    log_likelihood,
+    log_prior,
+    neg_log_posterior,
+    penalized_least_squares,
+    plot_density_grid,
+    ridge_map,
+)
+from attnreg.data import synthetic_regression
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture
+def data() -> tuple[torch.Tensor, torch.Tensor]:
+    """30 examples of a sparse 5-D linear model in float64, noise standard deviation 1."""
+    w = torch.tensor([1.5, -2.0, 0.0, 0.0, 0.5], dtype=torch.float64)
+    return synthetic_regression(w, 0.0, 30, noise_std=1.0, generator=torch.Generator().manual_seed(0))
+
+
+def sklearn_fit(model, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(model.fit(X.numpy(), y.numpy()).coef_)
+
+
+# ------------------------------------------------------------------ penalty strengths
+
+def test_prior_lambdas():
+    assert gaussian_prior_lambda(3.0, 2.0) == pytest.approx(9 / 4)
+    assert gaussian_prior_lambda(0.5, 0.5) == pytest.approx(1.0)
+    assert laplace_prior_lambda(3.0, 2.0) == pytest.approx(2 * 9 / 2)
+    assert laplace_prior_lambda(0.1, 0.02) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: gaussian_prior_lambda(0.0, 1.0), "sigma"),
+    (lambda: gaussian_prior_lambda(-1.0, 1.0), "sigma"),
+    (lambda: gaussian_prior_lambda(1.0, 0.0), "tau"),
+    (lambda: gaussian_prior_lambda(1.0, -2.0), "tau"),
+    (lambda: gaussian_prior_lambda(1.0, math.inf), "tau"),
+    (lambda: laplace_prior_lambda(-0.5, 1.0), "sigma"),
+    (lambda: laplace_prior_lambda(1.0, 0.0), "b"),
+    (lambda: laplace_prior_lambda(1.0, -1.0), "b"),
+    (lambda: elastic_net_log_normalizer(0.0, 1.0), "tau"),
+    (lambda: elastic_net_log_normalizer(1.0, -1.0), "b"),
+])
+def test_scales_must_be_positive(call, name):
+    with pytest.raises(ValueError, match=rf"^{name} must be a finite number > 0, got"):
+        call()
+
+
+def test_scale_type_error_names_argument():
+    with pytest.raises(TypeError, match=r"^sigma must be a real number, got '1'"):
+        gaussian_prior_lambda("1", 1.0)
+
+
+# ------------------------------------------------------------------ densities against torch.distributions
+
+def test_log_likelihood_matches_torch_normal(data):
+    X, y = data
+    theta = torch.randn(5, dtype=torch.float64)
+    expected = torch.distributions.Normal(X @ theta, 0.7).log_prob(y).sum()
+    assert torch.allclose(log_likelihood(theta, X, y, 0.7), expected)
+
+
+@pytest.mark.parametrize("prior, scale, distribution", [
+    ("gaussian", 0.8, torch.distributions.Normal(0.0, 0.8)),
+    ("laplace", 0.3, torch.distributions.Laplace(0.0, 0.3)),
+])
+def test_log_prior_matches_torch(prior, scale, distribution):
+    theta = torch.randn(4, 3, dtype=torch.float64)  # a batch of 4 parameter vectors
+    expected = distribution.log_prob(theta).sum(dim=-1)
+    assert torch.allclose(log_prior(theta, prior, scale), expected)
+
+
+def test_flat_prior_is_zero():
+    theta = torch.randn(6, 2, dtype=torch.float64)
+    assert torch.equal(log_prior(theta, None), torch.zeros(6, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("tau, b", [(1.0, 1.0), (0.3, 2.0), (5.0, 0.1), (100.0, 0.01), (0.01, 100.0)])
+def test_elastic_net_normalizer_matches_quadrature(tau, b):
+    z, _ = integrate.quad(lambda t: math.exp(-t * t / (2 * tau**2) - abs(t) / b), -math.inf, math.inf,
+                          epsabs=0, epsrel=1e-12, limit=200)
+    assert elastic_net_log_normalizer(tau, b) == pytest.approx(math.log(z), rel=1e-9, abs=1e-9)
+
+
+def test_elastic_net_normalizer_limits():
+    # b -> infinity: the Gaussian normaliser sqrt(2 pi) tau; tau -> infinity: the Laplace normaliser 2 b.
+    assert elastic_net_log_normalizer(0.7, 1e9) == pytest.approx(math.log(math.sqrt(2 * math.pi) * 0.7), abs=1e-8)
+    assert elastic_net_log_normalizer(1e6, 0.4) == pytest.approx(math.log(2 * 0.4), abs=1e-6)
+
+
+def test_elastic_net_prior_density_integrates_to_one():
+    t = torch.linspace(-30, 30, 200_001, dtype=torch.float64).unsqueeze(-1)  # d = 1
+    density = log_prior(t, "elastic_net", (1.2, 0.5)).exp()
+    assert torch.trapezoid(density, t.squeeze(-1)).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_neg_log_posterior_is_sum_and_batches(data):
+    X, y = data
+    thetas = torch.randn(3, 4, 5, dtype=torch.float64)
+    value = neg_log_posterior(thetas, X, y, 1.3, "gaussian", 0.5)
+    assert value.shape == (3, 4)
+    expected = -(log_likelihood(thetas, X, y, 1.3) + log_prior(thetas, "gaussian", 0.5))
+    assert torch.allclose(value, expected)
+    single = neg_log_posterior(thetas[1, 2], X, y, 1.3, "gaussian", 0.5)
+    assert single.shape == () and torch.allclose(single, value[1, 2])
+
+
+@pytest.mark.parametrize("prior, scale, penalty, constant", [
+    (None, None, lambda t: 0.0, lambda n, d: 0.0),
+    ("gaussian", 0.4, lambda t: gaussian_prior_lambda(0.9, 0.4) * t.pow(2).sum(-1),
+     lambda n, d: 0.5 * d * math.log(2 * math.pi * 0.4**2)),
+    ("laplace", 0.25, lambda t: laplace_prior_lambda(0.9, 0.25) * t.abs().sum(-1),
+     lambda n, d: d * math.log(2 * 0.25)),
+])
+def test_neg_log_posterior_is_scaled_objective_plus_constant(data, prior, scale, penalty, constant):
+    """-log p(y|theta) - log p(theta) = J(theta) / (2 sigma^2) + n/2 log(2 pi sigma^2) + (prior's constant)."""
+    X, y = data
+    sigma, (n, d) = 0.9, X.shape
+    thetas = 2 * torch.randn(10, d, dtype=torch.float64)
+    objective = (y - thetas @ X.T).pow(2).sum(-1) + penalty(thetas)
+    difference = neg_log_posterior(thetas, X, y, sigma, prior, scale) - objective / (2 * sigma**2)
+    expected = 0.5 * n * math.log(2 * math.pi * sigma**2) + constant(n, d)
+    assert torch.allclose(difference, torch.full_like(difference, expected))
+
+
+def test_neg_log_posterior_is_differentiable(data):
+    X, y = data
+    theta = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    neg_log_posterior(theta, X, y, 1.0, "gaussian", 2.0).backward()
+    expected = (X.T @ (X @ theta - y)) / 1.0 + theta / 4.0
+    assert torch.allclose(theta.grad, expected.detach())
+
+
+# ------------------------------------------------------------------ estimators
+
+def test_least_squares_mle(data):
+    X, y = data
+    expected = np.linalg.lstsq(X.numpy(), y.numpy(), rcond=None)[0]
+    assert torch.allclose(least_squares_mle(X, y), torch.from_numpy(expected), atol=1e-12)
+
+
+def test_ridge_map_matches_sklearn_and_zero_gradient(data):
+    X, y = data
+    theta = ridge_map(X, y, 1.0, 0.5)
+    reference = sklearn_fit(Ridge(alpha=gaussian_prior_lambda(1.0, 0.5), fit_intercept=False), X, y)
+    assert torch.allclose(theta, reference, atol=1e-10)
+    theta = theta.clone().requires_grad_(True)
+    neg_log_posterior(theta, X, y, 1.0, "gaussian", 0.5).backward()
+    assert theta.grad.abs().max() < 1e-9
+
+
+def test_ridge_map_tends_to_mle_as_prior_widens(data):
+    X, y = data
+    assert torch.allclose(ridge_map(X, y, 1.0, 1e6), least_squares_mle(X, y), atol=1e-9)
+
+
+def test_lasso_map_matches_sklearn(data):
+    X, y = data
+    n = X.shape[0]
+    theta = lasso_map(X, y, 1.0, 0.5)
+    alpha = laplace_prior_lambda(1.0, 0.5) / (2 * n)
+    reference = sklearn_fit(Lasso(alpha=alpha, fit_intercept=False, tol=1e-14, max_iter=100_000), X, y)
+    assert torch.allclose(theta, reference, atol=1e-8)
+    assert (theta == 0).sum() >= 1  # the prior of a sparse model gives exact zeros
+
+
+def test_lasso_map_is_zero_for_a_narrow_prior(data):
+    X, y = data
+    b = 0.99 * 2 / (2 * (X.T @ y).abs().max().item())  # lambda just above max |2 X^T y|
+    assert torch.equal(lasso_map(X, y, 1.0, b), torch.zeros(5, dtype=torch.float64))
+
+
+def test_elastic_net_map_matches_sklearn(data):
+    X, y = data
+    n = X.shape[0]
+    l2, l1 = gaussian_prior_lambda(1.0, 0.5), laplace_prior_lambda(1.0, 0.5)
+    alpha = l1 / (2 * n) + l2 / n  # sklearn: 1/(2n) ||y - Xw||^2 + alpha rho ||w||_1 + alpha (1 - rho)/2 ||w||^2
+    model = ElasticNet(alpha=alpha, l1_ratio=l1 / (2 * n) / alpha, fit_intercept=False, tol=1e-14, max_iter=100_000)
+    assert torch.allclose(elastic_net_map(X, y, 1.0, 0.5, 0.5), sklearn_fit(model, X, y), atol=1e-8)
+
+
+def test_elastic_net_map_limits(data):
+    X, y = data
+    assert torch.allclose(elastic_net_map(X, y, 1.0, 0.5, 1e9), ridge_map(X, y, 1.0, 0.5), atol=1e-7)
+    assert torch.allclose(elastic_net_map(X, y, 1.0, 1e9, 0.5), lasso_map(X, y, 1.0, 0.5), atol=1e-7)
+
+
+def test_penalized_least_squares_without_penalty_is_least_squares(data):
+    X, y = data
+    assert torch.allclose(penalized_least_squares(X, y), least_squares_mle(X, y), atol=1e-9)
+
+
+def test_penalized_least_squares_warns_when_out_of_iterations(data):
+    X, y = data
+    with pytest.warns(RuntimeWarning, match="stopped after max_iter=2 iterations"):
+        penalized_least_squares(X, y, l1=1.0, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        penalized_least_squares(X, y, l1=1.0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"l2": -1.0}, r"^l2 must be a finite number >= 0, got -1.0"),
+    ({"l1": -0.5}, r"^l1 must be a finite number >= 0, got -0.5"),
+    ({"tol": 0.0}, r"^tol must be a finite number > 0, got 0.0"),
+    ({"max_iter": 0}, r"^max_iter must be an integer in \[1, inf\], got 0"),
+])
+def test_penalized_least_squares_bad_arguments(data, kwargs, message):
+    X, y = data
+    with pytest.raises(ValueError, match=message):
+        penalized_least_squares(X, y, **kwargs)
+
+
+# ------------------------------------------------------------------ bad data, priors and scales
+
+X_OK = torch.randn(10, 3, dtype=torch.float64)
+Y_OK = torch.randn(10, dtype=torch.float64)
+THETA_OK = torch.zeros(3, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("call", [
+    lambda X, y: neg_log_posterior(THETA_OK, X, y, 1.0),
+    lambda X, y: least_squares_mle(X, y),
+    lambda X, y: ridge_map(X, y, 1.0, 1.0),
+    lambda X, y: lasso_map(X, y, 1.0, 1.0),
+    lambda X, y: elastic_net_map(X, y, 1.0, 1.0, 1.0),
+])
+def test_data_errors_name_the_argument(call):
+    with pytest.raises(ValueError, match=r"^X and y must have the same number of rows, got X of shape \(10, 3\) "
+                                         r"and y of shape \(9,\)"):
+        call(X_OK, Y_OK[:9])
+    with pytest.raises(ValueError, match=r"^X must be 2-dimensional, got shape \(10,\)"):
+        call(Y_OK, Y_OK)
+    with pytest.raises(ValueError, match=r"^y must be 1-dimensional, got shape \(10, 1\)"):
+        call(X_OK, Y_OK.unsqueeze(1))
+    with pytest.raises(ValueError, match=r"^y must have the dtype and device of X \(torch.float64 on cpu\), "
+                                         r"got torch.float32"):
+        call(X_OK, Y_OK.float())
+    with pytest.raises(TypeError, match=r"^X must be a torch.Tensor, got ndarray"):
+        call(X_OK.numpy(), Y_OK)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: neg_log_posterior(torch.zeros(4, dtype=torch.float64), X_OK, Y_OK, 1.0), ValueError,
+     r"^theta must have 3 entries in its last dimension \(one per column of X\), got shape \(4,\)"),
+    (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 0.0), ValueError, r"^sigma must be a finite number > 0, got 0.0"),
+    (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, "cauchy", 1.0), ValueError,
+     r"^prior must be one of None, 'gaussian', 'laplace', 'elastic_net', got 'cauchy'"),
+    (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, "gaussian"), TypeError,
+     r"^scale \(tau of the Gaussian prior\) must be a real number, got None"),
+    (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, "gaussian", -1.0), ValueError,
+     r"^scale \(tau of the Gaussian prior\) must be a finite number > 0, got -1.0"),
+    (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, "laplace", 0.0), ValueError,
+     r"^scale \(b of the Laplace prior\) must be a finite number > 0, got 0.0"),
+    (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, None, 2.0), ValueError,
+     r"^scale must be None when prior is None \(a flat prior has no scale\), got 2.0"),
+    (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, "elastic_net", 1.0), ValueError,
+     r"^scale must be a pair \(tau, b\) when prior is 'elastic_net', got 1.0"),
+    (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, "elastic_net", (1.0, -2.0)), ValueError,
+     r"^scale\[1\] \(b of the elastic-net prior\) must be a finite number > 0, got -2.0"),
+    (lambda: log_prior(torch.zeros(3, dtype=torch.long), "gaussian", 1.0), TypeError,
+     r"^theta must be a floating-point tensor, got dtype torch.int64"),
+    (lambda: ridge_map(X_OK, Y_OK, 1.0, 0.0), ValueError, r"^tau must be a finite number > 0, got 0.0"),
+    (lambda: lasso_map(X_OK, Y_OK, -1.0, 1.0), ValueError, r"^sigma must be a finite number > 0, got -1.0"),
+    (lambda: lasso_map(X_OK, Y_OK, 1.0, -1.0), ValueError, r"^b must be a finite number > 0, got -1.0"),
+    (lambda: elastic_net_map(X_OK, Y_OK, 1.0, 1.0, 0.0), ValueError, r"^b must be a finite number > 0, got 0.0"),
+])
+def test_bad_arguments_name_the_argument(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+# ------------------------------------------------------------------ 2-D pictures
+
+def test_density_grid_maps_and_argmax():
+    w = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    X, y = synthetic_regression(w, 0.0, 8, noise_std=0.5, generator=torch.Generator().manual_seed(1))
+    grid = density_grid(X, y, 0.5, "gaussian", 0.7, limits=(-2.0, 2.0), steps=401)
+    assert isinstance(grid, DensityGrid)
+    assert grid.log_posterior.shape == (401, 401)
+    assert torch.allclose(grid.log_posterior, grid.log_likelihood + grid.log_prior)
+    # entry [i, j] belongs to theta = (theta1[j], theta2[i])
+    theta = torch.stack([grid.theta1[300], grid.theta2[100]])
+    assert torch.allclose(grid.log_likelihood[100, 300], log_likelihood(theta, X, y, 0.5))
+    step = (grid.theta1[1] - grid.theta1[0]).item()
+    assert (grid.argmax() - ridge_map(X, y, 0.5, 0.7)).abs().max() <= step / 2 + 1e-12
+    assert (grid.argmax("log_likelihood") - least_squares_mle(X, y)).abs().max() <= step / 2 + 1e-12
+    assert torch.allclose(grid.argmax("log_prior"), torch.zeros(2, dtype=torch.float64), atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"X": torch.randn(5, 3, dtype=torch.float64)}, ValueError, r"^X must have 2 columns for a 2-D picture"),
+    ({"limits": (1.0, -1.0)}, ValueError, r"^limits must be \(low, high\) with low < high, got \(1.0, -1.0\)"),
+    ({"steps": 1}, ValueError, r"^steps must be an integer in \[2, inf\], got 1"),
+    ({"prior": "uniform"}, ValueError, r"^prior must be one of"),
+])
+def test_density_grid_bad_arguments(kwargs, error, message):
+    arguments = {"X": torch.randn(5, 2, dtype=torch.float64), "y": torch.randn(5, dtype=torch.float64),
+                 "sigma": 1.0, "prior": "laplace", "scale": 1.0}
+    arguments.update(kwargs)
+    with pytest.raises(error, match=message):
+        density_grid(**arguments)
+
+
+def test_density_grid_argmax_bad_name():
+    grid = density_grid(torch.randn(5, 2, dtype=torch.float64), torch.randn(5, dtype=torch.float64), 1.0, None, steps=5)
+    with pytest.raises(ValueError, match=r"^which must be one of 'log_likelihood', 'log_prior', 'log_posterior'"):
+        grid.argmax("posterior")
+
+
+def test_plot_density_grid():
+    X, y = torch.randn(6, 2, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
+    for prior, scale in ((None, None), ("laplace", 0.5)):
+        grid = density_grid(X, y, 1.0, prior, scale, steps=21)
+        axes = plot_density_grid(grid, mle=least_squares_mle(X, y), map_estimate=torch.zeros(2))
+        assert [ax.get_title() for ax in axes] == ["likelihood", "prior", "posterior"]
+    with pytest.raises(ValueError, match=r"^axes must hold 3 axes \(likelihood, prior, posterior\), got 2"):
+        plot_density_grid(grid, axes=axes[:2])
+    matplotlib.pyplot.close("all")
