@@ -1,0 +1,417 @@
+"""Dropout from scratch: the two scaling modes, Monte Carlo dropout, DropBlock, spatial dropout,
+and the measurements of chapter 06 (variance shift, BatchNorm statistics, regression shift).
+
+Throughout, ``p`` is the probability of DROPPING a unit, as in PyTorch; a unit is kept with
+probability ``1 - p``. The mask is ``m ~ Bernoulli(1 - p)``, drawn independently per element.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validation import check_choice, check_int, check_positive, check_probability, check_tensor
+from .training import make_optimizer
+
+#: The scaling conventions of :func:`dropout` (the names PaddlePaddle uses).
+MODES = ("upscale_in_train", "downscale_in_infer")
+
+
+def _check_generator(generator: object) -> torch.Generator | None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    return generator
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _uniform(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Uniform draws on [0, 1) of ``shape`` on ``like``'s device, from ``generator`` if given.
+
+    They are drawn on the generator's own device (a CPU generator can drive a GPU tensor) and in
+    float32 at least, so that half-precision inputs do not coarsen the keep probability.
+    """
+    dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+    device = generator.device if generator is not None else like.device
+    return torch.rand(shape, generator=generator, device=device, dtype=dtype).to(like.device)
+
+
+def dropout_mask(shape: tuple[int, ...], p: float, like: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """A boolean keep-mask ``m`` with ``P(m = True) = 1 - p``: ``m = (u >= p)``, ``u ~ Uniform[0, 1)``."""
+    return _uniform(shape, like, generator) >= p
+
+
+def dropout(
+    x: torch.Tensor,
+    p: float,
+    training: bool = True,
+    mode: str = "upscale_in_train",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Dropout with drop probability ``p`` and one of two scaling conventions.
+
+    With ``m ~ Bernoulli(1 - p)`` element-wise:
+
+    - ``"upscale_in_train"`` (inverted dropout, what PyTorch does): ``m * x / (1 - p)`` in
+      training, ``x`` at inference;
+    - ``"downscale_in_infer"`` (the original paper's convention): ``m * x`` in training,
+      ``(1 - p) * x`` at inference.
+
+    In both modes ``E[training output] = inference output``. ``p = 1`` drops every unit and gives
+    zeros in training (never NaN). ``generator`` makes the mask reproducible.
+    """
+    x = check_tensor("x", x, floating=True)
+    p = check_probability("p", p)
+    training = _check_bool("training", training)
+    mode = check_choice("mode", mode, MODES)
+    generator = _check_generator(generator)
+    if not training:
+        return x if mode == "upscale_in_train" else x * (1.0 - p)
+    if p == 0.0:
+        return x
+    keep = dropout_mask(tuple(x.shape), p, x, generator)
+    scale = 1.0 / (1.0 - p) if (mode == "upscale_in_train" and p < 1.0) else 1.0
+    return x * (keep.to(x.dtype) * scale)  # p = 1: every mask entry is 0, so the output is x * 0
+
+
+class Dropout(nn.Module):
+    """Dropout as a layer: :func:`dropout` with the module's ``p`` and ``mode`` and its
+    train/eval state (``model.train()`` / ``model.eval()``)."""
+
+    def __init__(self, p: float = 0.5, mode: str = "upscale_in_train") -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+        self.mode = check_choice("mode", mode, MODES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training, self.mode)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode!r}"
+
+
+def spatial_dropout(x: torch.Tensor, p: float, training: bool = True,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Channel-wise (spatial) dropout (Tompson et al., 2015): drop whole feature maps.
+
+    For ``x`` of shape ``(N, C, *spatial)``, one mask entry ``m_{nc} ~ Bernoulli(1 - p)`` per
+    example and channel is shared by every position of that channel; the output is
+    ``m_{nc} x_{nc...} / (1 - p)`` in training and ``x`` at inference, like ``torch.nn.Dropout2d``.
+    """
+    x = check_tensor("x", x, min_ndim=3, floating=True)
+    p = check_probability("p", p)
+    training = _check_bool("training", training)
+    generator = _check_generator(generator)
+    if not training or p == 0.0:
+        return x
+    keep = dropout_mask(tuple(x.shape[:2]) + (1,) * (x.ndim - 2), p, x, generator)
+    scale = 1.0 / (1.0 - p) if p < 1.0 else 1.0
+    return x * (keep.to(x.dtype) * scale)
+
+
+def drop_block_gamma(p: float, block_size: int, height: int, width: int) -> float:
+    """The seed rate of DropBlock (Ghiasi et al., 2018), eq. (1) with drop probability ``p``:
+
+    ``gamma = p / block_size**2 * (height * width) / ((height - block_size + 1) * (width - block_size + 1))``.
+
+    Seeds fall on the ``(height - block_size + 1) * (width - block_size + 1)`` positions where a
+    whole block fits, and each seed drops ``block_size**2`` units, so the expected number of
+    (block, unit) drops per unit is ``p``. Overlapping blocks make the realised drop rate slightly
+    lower (see :func:`drop_block_expected_rate`). Since ``b (H - b + 1) >= H``, ``gamma <= p``.
+    """
+    p = check_probability("p", p)
+    block_size = check_int("block_size", block_size, minimum=1)
+    height = check_int("height", height, minimum=block_size)
+    width = check_int("width", width, minimum=block_size)
+    valid = (height - block_size + 1) * (width - block_size + 1)
+    return p * height * width / (block_size**2 * valid)
+
+
+def _cover(seeds: torch.Tensor, block_size: int) -> torch.Tensor:
+    """Spread each seed (top-left corner) over the ``block_size x block_size`` block it starts."""
+    pad = block_size - 1
+    return F.max_pool2d(F.pad(seeds, (pad, pad, pad, pad)), kernel_size=block_size, stride=1)
+
+
+def drop_block2d(x: torch.Tensor, p: float, block_size: int, training: bool = True,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """DropBlock (Ghiasi et al., 2018) on feature maps ``x`` of shape ``(N, C, H, W)``.
+
+    Block corners are drawn independently per example and channel with rate
+    ``gamma = drop_block_gamma(p, block_size, H, W)`` on the positions where a whole block fits;
+    every unit inside a block is dropped, giving the mask ``M``. The output is
+    ``x * M * numel(M) / sum(M)`` (rescaled by the count of kept units, as in the paper; zeros if
+    nothing is kept) in training, and ``x`` at inference. ``p = 1`` drops everything (zeros).
+    ``block_size = 1`` is ordinary dropout rescaled by count.
+    """
+    x = check_tensor("x", x, ndim=4, floating=True)
+    p = check_probability("p", p)
+    block_size = check_int("block_size", block_size, minimum=1, maximum=min(x.shape[-2:]))
+    training = _check_bool("training", training)
+    generator = _check_generator(generator)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    n, c, height, width = x.shape
+    gamma = drop_block_gamma(p, block_size, height, width)
+    seed_shape = (n, c, height - block_size + 1, width - block_size + 1)
+    seeds = (_uniform(seed_shape, x, generator) < gamma).to(x.dtype)
+    keep = 1.0 - _cover(seeds, block_size)
+    kept = keep.sum()
+    scale = keep.numel() / kept if kept > 0 else torch.zeros((), dtype=x.dtype, device=x.device)
+    return x * keep * scale
+
+
+def drop_block_expected_rate(p: float, block_size: int, height: int, width: int) -> torch.Tensor:
+    """The exact probability that DropBlock drops each unit of an ``H x W`` map, shape ``(H, W)``.
+
+    A unit is dropped unless none of the ``c_ij`` seed positions whose block covers it fires:
+    ``P(drop_ij) = 1 - (1 - gamma) ** c_ij``. Its mean over the map is at most ``p`` (equal to
+    ``p`` when blocks never overlap, i.e. for ``gamma`` small).
+    """
+    gamma = drop_block_gamma(p, block_size, height, width)
+    positions = torch.ones(1, 1, height - block_size + 1, width - block_size + 1, dtype=torch.float64)
+    counts = F.conv2d(F.pad(positions, (block_size - 1,) * 4),
+                      torch.ones(1, 1, block_size, block_size, dtype=torch.float64))[0, 0]
+    return 1.0 - (1.0 - gamma) ** counts
+
+
+def dropout_variance(mean: float, variance: float, p: float) -> tuple[float, float]:
+    """Variance of inverted dropout's output ``a = m x / (1 - p)`` in training and at inference.
+
+    For ``x`` independent of ``m`` with ``E[x] = mean`` and ``Var[x] = variance``:
+    training ``Var[a] = (variance + mean**2) / (1 - p) - mean**2``; inference ``Var[a] = variance``.
+    Returns ``(train_variance, inference_variance)``; ``p`` must be below 1.
+    """
+    p = check_probability("p", p, allow_one=False)
+    variance = check_positive("variance", variance, allow_zero=True)
+    second_moment = variance + float(mean) ** 2
+    return second_moment / (1.0 - p) - float(mean) ** 2, variance
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole models: Monte Carlo dropout, variance shift, BatchNorm statistics.
+
+#: Module types that :func:`mc_dropout_predict` and :func:`variance_shift` treat as dropout.
+DROPOUT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd, Dropout)
+
+
+def _check_model(model: object) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def _dropout_layers(model: nn.Module, dropout_types: tuple[type[nn.Module], ...]) -> list[nn.Module]:
+    layers = [m for m in model.modules() if isinstance(m, dropout_types)]
+    if not layers:
+        names = ", ".join(t.__name__ for t in dropout_types)
+        raise ValueError(f"model has no dropout layer (none of {names}): dropout cannot be kept on")
+    return layers
+
+
+@contextmanager
+def _modes_restored(model: nn.Module) -> Iterator[nn.Module]:
+    """Restore the train/eval mode of every module of ``model`` on exit."""
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        yield model
+    finally:
+        for module, was_training in modes:
+            module.training = was_training
+
+
+@contextmanager
+def dropout_only_training(model: nn.Module,
+                          dropout_types: tuple[type[nn.Module], ...] = DROPOUT_TYPES) -> Iterator[nn.Module]:
+    """Inside the block, only the dropout layers of ``model`` are in training mode; everything
+    else (BatchNorm included) is in eval mode. Every module's mode is restored on exit."""
+    model = _check_model(model)
+    layers = _dropout_layers(model, dropout_types)
+    with _modes_restored(model):
+        model.eval()
+        for layer in layers:
+            layer.train()
+        yield model
+
+
+def _model_device(model: nn.Module, fallback: torch.Tensor) -> torch.device:
+    return next(model.parameters(), fallback).device
+
+
+@torch.no_grad()
+def mc_dropout_predict(
+    model: nn.Module,
+    x: torch.Tensor,
+    num_samples: int,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    dropout_types: tuple[type[nn.Module], ...] = DROPOUT_TYPES,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Monte Carlo dropout (Gal and Ghahramani, 2016): ``num_samples`` forward passes with dropout on.
+
+    Returns the predictive mean ``(1/T) sum_t f_t(x)`` and the sample standard deviation over the
+    ``T = num_samples`` passes, each of the shape of one output. ``transform`` is applied to each
+    pass first (``lambda z: z.softmax(-1)`` for class probabilities). Only the dropout layers run
+    in training mode (BatchNorm uses its running statistics); the model's modes are restored.
+    """
+    model = _check_model(model)
+    x = check_tensor("x", x)
+    num_samples = check_int("num_samples", num_samples, minimum=2)
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
+    x = x.to(_model_device(model, x))
+    with dropout_only_training(model, dropout_types):
+        outputs = []
+        for _ in range(num_samples):
+            out = model(x)
+            outputs.append(transform(out) if transform is not None else out)
+    stacked = torch.stack(outputs)
+    return stacked.mean(dim=0), stacked.std(dim=0)
+
+
+_BATCHNORM = nn.modules.batchnorm._BatchNorm
+
+
+def _batchnorm_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, _BATCHNORM)]
+    if not layers:
+        raise ValueError("model has no BatchNorm layer")
+    return layers
+
+
+def _per_feature_variance(inputs: torch.Tensor) -> torch.Tensor:
+    """Variance of each feature (dimension 1) over the batch and any spatial positions."""
+    dims = [0] + list(range(2, inputs.ndim))
+    return inputs.var(dim=dims, unbiased=False)
+
+
+@torch.no_grad()
+def variance_shift(
+    model: nn.Module,
+    x: torch.Tensor,
+    dropout_types: tuple[type[nn.Module], ...] = DROPOUT_TYPES,
+) -> dict[str, torch.Tensor]:
+    """The variance shift (Li et al., 2019) at every BatchNorm layer of ``model`` on inputs ``x``.
+
+    For each BatchNorm layer and each of its features, the ratio ``Var_infer / Var_train`` of
+    the layer's INPUT over ``x``, with dropout off (inference) and on (training). BatchNorm
+    normalises with statistics gathered in training, so a ratio below 1 means that at inference
+    its outputs have a smaller variance than the network was trained on. All BatchNorm layers
+    stay in eval mode (their statistics are not touched); the model's modes are restored.
+    """
+    model = _check_model(model)
+    x = check_tensor("x", x).to(_model_device(model, x))
+    layers = _batchnorm_layers(model)
+    variances: dict[str, list[torch.Tensor]] = {name: [] for name, _ in layers}
+    hooks = [layer.register_forward_hook(
+        lambda _m, inputs, _out, name=name: variances[name].append(_per_feature_variance(inputs[0])))
+        for name, layer in layers]
+    try:
+        with dropout_only_training(model, dropout_types):
+            model(x)  # dropout on: training variance
+        with _modes_restored(model):
+            model.eval()
+            model(x)  # dropout off: inference variance
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {name: train_infer[1] / train_infer[0] for name, train_infer in variances.items()}
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> nn.Module:
+    """Re-estimate every BatchNorm layer's running mean and variance on ``x`` with dropout OFF.
+
+    After training with dropout before BatchNorm, the running statistics describe the training
+    (dropout on) distribution; this replaces them by exact averages over ``x`` at inference
+    conditions (BatchNorm in training mode with ``momentum=None``, everything else in eval mode).
+    Returns ``model`` with its modes and momenta restored.
+    """
+    model = _check_model(model)
+    x = check_tensor("x", x, min_ndim=2).to(_model_device(model, x))
+    batch_size = check_int("batch_size", batch_size, minimum=2)
+    layers = [layer for _, layer in _batchnorm_layers(model)]
+    momenta = [layer.momentum for layer in layers]
+    with _modes_restored(model):
+        try:
+            model.eval()
+            for layer in layers:
+                layer.reset_running_stats()
+                layer.momentum = None  # cumulative average over the batches
+                layer.train()
+            for start in range(0, len(x), batch_size):
+                model(x[start:start + batch_size])
+        finally:
+            for layer, momentum in zip(layers, momenta):
+                layer.momentum = momentum
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# The small regression set-up of the chapter (train_classifier handles classification only).
+
+
+def sine_regression(n: int, low: float = -3.0, high: float = 3.0, noise_std: float = 0.1,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` points ``x ~ Uniform[low, high]``, ``y = sin(x) + x / 2 + noise``, shapes ``(n, 1)``."""
+    n = check_int("n", n, minimum=1)
+    noise_std = check_positive("noise_std", noise_std, allow_zero=True)
+    if not low < high:
+        raise ValueError(f"low must be below high, got low={low!r} and high={high!r}")
+    generator = _check_generator(generator)
+    x = low + (high - low) * torch.rand(n, 1, generator=generator)
+    return x, torch.sin(x) + x / 2 + noise_std * torch.randn(n, 1, generator=generator)
+
+
+def train_regressor(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float,
+                    batch_size: int = 32, optimizer: str = "adam", seed: int = 0) -> list[float]:
+    """Minimise the mean squared error of ``model(x)`` against ``y`` with mini-batches in a
+    seeded order; returns the training MSE (in training mode) of each epoch.
+
+    Randomness inside the model (dropout) comes from torch's global generator.
+    """
+    model = _check_model(model)
+    x = check_tensor("x", x, ndim=2, floating=True)
+    y = check_tensor("y", y, ndim=2, floating=True)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must have the same number of rows, got {tuple(x.shape)} and {tuple(y.shape)}")
+    epochs = check_int("epochs", epochs, minimum=1)
+    lr = check_positive("lr", lr)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    device = _model_device(model, x)
+    x, y = x.to(device), y.to(device)
+    opt = make_optimizer(model.parameters(), optimizer, lr)
+    order_generator = torch.Generator().manual_seed(seed)
+    losses = []
+    model.train()
+    for _ in range(epochs):
+        total = 0.0
+        for idx in torch.randperm(len(x), generator=order_generator).split(batch_size):
+            idx = idx.to(device)
+            loss = F.mse_loss(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(x))
+    return losses
+
+
+def binomial_tolerance(p: float, n: int, sigmas: float = 5.0) -> float:
+    """``sigmas`` standard errors of a proportion ``p`` estimated from ``n`` independent draws:
+    ``sigmas * sqrt(p (1 - p) / n)``."""
+    p = check_probability("p", p)
+    n = check_int("n", n, minimum=1)
+    sigmas = check_positive("sigmas", sigmas)
+    return sigmas * math.sqrt(p * (1.0 - p) / n)
