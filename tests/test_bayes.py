@@ -22,11 +22,18 @@ from attnreg.bayes import (
     neg_log_posterior,
     penalized_least_squares,
     plot_density_grid,
+    plot_density_overlay,
     ridge_map,
 )
 from attnreg.data import synthetic_regression
 
 matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Every test draws the same random numbers on every run."""
+    torch.manual_seed(0)
 
 
 @pytest.fixture
@@ -233,8 +240,8 @@ def test_penalized_least_squares_bad_arguments(data, kwargs, message):
 
 # ------------------------------------------------------------------ bad data, priors and scales
 
-X_OK = torch.randn(10, 3, dtype=torch.float64)
-Y_OK = torch.randn(10, dtype=torch.float64)
+X_OK = torch.randn(10, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+Y_OK = torch.randn(10, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
 THETA_OK = torch.zeros(3, dtype=torch.float64)
 
 
@@ -334,6 +341,18 @@ def test_plot_density_grid():
         grid = density_grid(X, y, 1.0, prior, scale, steps=21)
         axes = plot_density_grid(grid, mle=least_squares_mle(X, y), map_estimate=torch.zeros(2))
         assert [ax.get_title() for ax in axes] == ["likelihood", "prior", "posterior"]
+        assert all(ax.get_xlim() == (-2.0, 2.0) for ax in axes)
     with pytest.raises(ValueError, match=r"^axes must hold 3 axes \(likelihood, prior, posterior\), got 2"):
         plot_density_grid(grid, axes=axes[:2])
+    matplotlib.pyplot.close("all")
+
+
+def test_plot_density_overlay():
+    X, y = torch.randn(6, 2, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
+    grid = density_grid(X, y, 1.0, "gaussian", 0.5, steps=21)
+    ax = plot_density_overlay(grid, mle=least_squares_mle(X, y), map_estimate=ridge_map(X, y, 1.0, 0.5))
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ["likelihood", "prior", "posterior", "MLE", "MAP"]
+    assert ax.get_xlim() == (-2.0, 2.0) and ax.get_ylim() == (-2.0, 2.0)  # the grid, even with the MLE outside
+    assert plot_density_overlay(density_grid(X, y, 1.0, None, steps=21), ax=ax) is ax  # flat prior: no contours
     matplotlib.pyplot.close("all")

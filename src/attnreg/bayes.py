@@ -277,15 +277,38 @@ def plot_density_grid(grid: DensityGrid, axes: Sequence[Axes] | None = None,
         relative = (values - values.max()).cpu().numpy()
         if np.ptp(relative) > 0:  # a flat prior has no contours
             ax.contourf(t1, t2, relative, levels=RELATIVE_LEVELS + [0.0], cmap="Blues", alpha=0.8)
-            ax.contour(t1, t2, relative, levels=RELATIVE_LEVELS, colors="C0", linewidths=0.8)
+            ax.contour(t1, t2, relative, levels=RELATIVE_LEVELS, colors="C0", linestyles="solid", linewidths=0.8)
         for point, marker, label in ((mle, "x", "MLE"), (map_estimate, "o", "MAP")):
             if point is not None:
                 ax.plot(*point.detach().cpu().tolist(), marker, color="C3" if marker == "o" else "k",
                         markersize=7, label=label)
         ax.axhline(0, color="grey", lw=0.5)
         ax.axvline(0, color="grey", lw=0.5)
-        ax.set(title=title, xlabel=r"$\theta_1$", aspect="equal")
+        ax.set(title=title, xlabel=r"$\theta_1$", xlim=(t1[0], t1[-1]), ylim=(t2[0], t2[-1]), aspect="equal")
     axes[0].set_ylabel(r"$\theta_2$")
     if mle is not None or map_estimate is not None:
         axes[2].legend(loc="lower right")
     return list(axes)
+
+
+def plot_density_overlay(grid: DensityGrid, ax: Axes | None = None, mle: torch.Tensor | None = None,
+                         map_estimate: torch.Tensor | None = None) -> Axes:
+    """Likelihood (dashed), prior (dotted) and posterior (filled) contours of ``grid`` in one panel, at the
+    ``RELATIVE_LEVELS`` of each log density minus its maximum; the MLE (cross) and MAP (dot) where given."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.6, 3.3))
+    t1, t2 = grid.theta1.cpu().numpy(), grid.theta2.cpu().numpy()
+    relative = {name: (values - values.max()).cpu().numpy() for name, values in
+                (("likelihood", grid.log_likelihood), ("prior", grid.log_prior), ("posterior", grid.log_posterior))}
+    ax.contourf(t1, t2, relative["posterior"], levels=RELATIVE_LEVELS + [0.0], cmap="Reds", alpha=0.6)
+    ax.contour(t1, t2, relative["likelihood"], levels=RELATIVE_LEVELS, colors="C0", linestyles="--", linewidths=0.8)
+    if np.ptp(relative["prior"]) > 0:
+        ax.contour(t1, t2, relative["prior"], levels=RELATIVE_LEVELS, colors="grey", linestyles=":", linewidths=0.8)
+    ax.plot([], [], "--", color="C0", label="likelihood")
+    ax.plot([], [], ":", color="grey", label="prior")
+    ax.fill_between([], [], color="C3", alpha=0.5, label="posterior")
+    for point, marker, color, label in ((mle, "x", "k", "MLE"), (map_estimate, "o", "C3", "MAP")):
+        if point is not None:
+            ax.plot(*point.detach().cpu().tolist(), marker, color=color, markersize=6, label=label)
+    ax.set(xlabel=r"$\theta_1$", ylabel=r"$\theta_2$", xlim=(t1[0], t1[-1]), ylim=(t2[0], t2[-1]), aspect="equal")
+    return ax
