@@ -6,6 +6,7 @@ feedback per case and returns a :class:`CheckResult` whose ``.passed`` says whet
 
 from ._framework import CaseResult, CheckResult, Feedback, expect_close, expect_tensor, run_check
 from .bayes import check_prior_lambda
+from .dropout import check_downscale_dropout, check_dropout
 from .getting_started import check_accuracy
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "CheckResult",
     "Feedback",
     "check_accuracy",
+    "check_downscale_dropout",
+    "check_dropout",
     "check_prior_lambda",
     "expect_close",
     "expect_tensor",
