@@ -20,7 +20,6 @@ from attnreg.bayes import (
     log_likelihood,
     log_prior,
     neg_log_posterior,
-    penalized_least_squares,
     plot_density_grid,
     plot_density_overlay,
     ridge_map,
@@ -212,30 +211,32 @@ def test_elastic_net_map_limits(data):
     assert torch.allclose(elastic_net_map(X, y, 1.0, 1e9, 0.5), lasso_map(X, y, 1.0, 0.5), atol=1e-7)
 
 
-def test_penalized_least_squares_without_penalty_is_least_squares(data):
-    X, y = data
-    assert torch.allclose(penalized_least_squares(X, y), least_squares_mle(X, y), atol=1e-9)
-
-
-def test_penalized_least_squares_warns_when_out_of_iterations(data):
+def test_lasso_map_warns_when_out_of_iterations(data):
     X, y = data
     with pytest.warns(RuntimeWarning, match="stopped after max_iter=2 iterations"):
-        penalized_least_squares(X, y, l1=1.0, max_iter=2)
+        lasso_map(X, y, 1.0, 0.5, max_iter=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        penalized_least_squares(X, y, l1=1.0)
+        lasso_map(X, y, 1.0, 0.5)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"l2": -1.0}, r"^l2 must be a finite number >= 0, got -1.0"),
-    ({"l1": -0.5}, r"^l1 must be a finite number >= 0, got -0.5"),
-    ({"tol": 0.0}, r"^tol must be a finite number > 0, got 0.0"),
-    ({"max_iter": 0}, r"^max_iter must be an integer in \[1, inf\], got 0"),
+@pytest.mark.parametrize("call, message", [
+    (lambda X, y: lasso_map(X, y, 1.0, 0.5, tol=0.0), r"^tol must be a finite number > 0, got 0.0"),
+    (lambda X, y: elastic_net_map(X, y, 1.0, 0.5, 0.5, max_iter=0), r"^max_iter must be an integer in \[1, inf\], got 0"),
 ])
-def test_penalized_least_squares_bad_arguments(data, kwargs, message):
-    X, y = data
+def test_solver_settings_are_checked(data, call, message):
     with pytest.raises(ValueError, match=message):
-        penalized_least_squares(X, y, **kwargs)
+        call(*data)
+
+
+def test_lasso_map_satisfies_the_optimality_conditions(data):
+    """2 X_j^T (X theta - y) + lambda sign(theta_j) = 0 where theta_j != 0, |2 X_j^T (X theta - y)| <= lambda where 0."""
+    X, y = data
+    theta, lam = lasso_map(X, y, 1.0, 0.5), laplace_prior_lambda(1.0, 0.5)
+    gradient = 2 * X.T @ (X @ theta - y)
+    nonzero = theta != 0
+    assert torch.allclose(gradient[nonzero], -lam * torch.sign(theta[nonzero]), atol=1e-6)
+    assert (gradient[~nonzero].abs() <= lam + 1e-6).all()
 
 
 # ------------------------------------------------------------------ bad data, priors and scales

@@ -21,7 +21,6 @@ A ``prior`` argument takes one of
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,8 +29,8 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-from ._validation import check_choice, check_int, check_positive, check_real, check_same_length, check_tensor
-from .regularization import soft_threshold
+from ._validation import check_choice, check_int, check_positive, check_real, check_tensor
+from .regularization import _check_xy, fit_elastic_net, fit_ridge
 
 PRIORS = (None, "gaussian", "laplace", "elastic_net")
 
@@ -57,16 +56,6 @@ def laplace_prior_lambda(sigma: float, b: float) -> float:
 # --------------------------------------------------------------------------------------------
 # Densities
 # --------------------------------------------------------------------------------------------
-
-def _check_data(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    X = check_tensor("X", X, ndim=2, floating=True)
-    y = check_tensor("y", y, ndim=1, floating=True)
-    check_same_length("X", X, "y", y)
-    if y.dtype != X.dtype or y.device != X.device:
-        raise ValueError(f"y must have the dtype and device of X ({X.dtype} on {X.device}), "
-                         f"got {y.dtype} on {y.device}")
-    return X, y
-
 
 def _check_theta(theta: torch.Tensor, d: int) -> torch.Tensor:
     theta = check_tensor("theta", theta, min_ndim=1, floating=True)
@@ -109,7 +98,7 @@ def log_likelihood(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, sigma:
 
     ``theta`` has shape ``(..., d)``; the result has shape ``theta.shape[:-1]``.
     """
-    X, y = _check_data(X, y)
+    X, y = _check_xy(X, y)
     theta = _check_theta(theta, X.shape[1])
     sigma = check_positive("sigma", sigma)
     n = X.shape[0]
@@ -145,73 +134,65 @@ def neg_log_posterior(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, sig
     module doc (``prior=None``: the negative log-likelihood). Differentiable in ``theta``, which may be a
     batch of shape ``(..., d)``.
     """
-    X, y = _check_data(X, y)
+    X, y = _check_xy(X, y)
     theta = _check_theta(theta, X.shape[1])
     return -log_likelihood(theta, X, y, sigma) - log_prior(theta, prior, scale)
 
 
 # --------------------------------------------------------------------------------------------
-# Estimators
+# Estimators: chapter 04's solvers, with lambda translated from J to their mean-loss convention
 # --------------------------------------------------------------------------------------------
 
 def least_squares_mle(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The maximum-likelihood estimate under Gaussian noise: ``argmin ||y - X theta||^2`` (least squares)."""
-    X, y = _check_data(X, y)
-    return torch.linalg.lstsq(X, y.unsqueeze(-1)).solution.squeeze(-1)
+    """The maximum-likelihood estimate under Gaussian noise: ``argmin ||y - X theta||^2`` (least squares),
+    the one of smallest norm if there are several (:func:`~attnreg.regularization.fit_ridge` with ``lam = 0``)."""
+    X, y = _check_xy(X, y)
+    return fit_ridge(X, y, 0.0, fit_intercept=False).weight
 
 
 def ridge_map(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float) -> torch.Tensor:
-    """MAP estimate under the prior ``N(0, tau^2)``: ``(X^T X + lambda I)^{-1} X^T y``, ``lambda = sigma^2 / tau^2``."""
-    X, y = _check_data(X, y)
-    lam = gaussian_prior_lambda(sigma, tau)
-    eye = torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
-    return torch.linalg.solve(X.T @ X + lam * eye, X.T @ y)
+    """MAP estimate under the prior ``N(0, tau^2)``: ``(X^T X + lambda I)^{-1} X^T y``, ``lambda = sigma^2 / tau^2``.
 
-
-def penalized_least_squares(X: torch.Tensor, y: torch.Tensor, l2: float = 0.0, l1: float = 0.0, *,
-                            tol: float = 1e-9, max_iter: int = 100_000) -> torch.Tensor:
-    """Minimise ``||y - X theta||^2 + l2 ||theta||_2^2 + l1 ||theta||_1`` by proximal gradient descent.
-
-    With ``f = ||y - X theta||^2 + l2 ||theta||^2`` and ``L = 2 (lambda_max(X^T X) + l2)`` its gradient's
-    Lipschitz constant, each step is ``theta <- soft_threshold(theta - grad f / L, l1 / L)``. It stops when
-    the optimality conditions hold to ``tol``: ``|g_j + l1 sign(theta_j)| <= tol`` where ``theta_j != 0`` and
-    ``|g_j| <= l1 + tol`` where ``theta_j = 0``, with ``g = grad f(theta)``; it warns if ``max_iter`` runs out.
+    Computed in closed form by :func:`~attnreg.regularization.fit_ridge`, whose objective
+    ``1/n sum_i 1/2 (y_i - theta^T x_i)^2 + lam 1/2 ||theta||^2`` is ``J / (2n)`` for ``lam = lambda / n``.
     """
-    X, y = _check_data(X, y)
-    l2 = check_positive("l2", l2, allow_zero=True)
-    l1 = check_positive("l1", l1, allow_zero=True)
-    tol = check_positive("tol", tol)
-    max_iter = check_int("max_iter", max_iter, minimum=1)
-    gram, correlation = X.T @ X, X.T @ y
-    lipschitz = 2 * (torch.linalg.eigvalsh(gram)[-1].item() + l2)
-    theta = torch.zeros(X.shape[1], dtype=X.dtype, device=X.device)
-    for _ in range(max_iter):
-        grad = 2 * (gram @ theta - correlation) + 2 * l2 * theta
-        violation = torch.where(theta != 0, (grad + l1 * torch.sign(theta)).abs(),
-                                torch.clamp(grad.abs() - l1, min=0.0))
-        if violation.max().item() <= tol:
-            return theta
-        theta = soft_threshold(theta - grad / lipschitz, l1 / lipschitz)
-    warnings.warn(f"penalized_least_squares stopped after max_iter={max_iter} iterations with an optimality "
-                  f"violation of {violation.max().item():.3g} > tol={tol:g}", RuntimeWarning, stacklevel=2)
-    return theta
+    X, y = _check_xy(X, y)
+    lam = gaussian_prior_lambda(sigma, tau)
+    return fit_ridge(X, y, lam / len(X), fit_intercept=False).weight
+
+
+def _penalized_least_squares(X: torch.Tensor, y: torch.Tensor, l2: float, l1: float, tol: float,
+                             max_iter: int) -> torch.Tensor:
+    """``argmin ||y - X theta||^2 + l2 ||theta||_2^2 + l1 ||theta||_1`` by :func:`~attnreg.regularization.fit_elastic_net`.
+
+    Divided by ``2n`` this is its objective ``1/n sum_i 1/2 (...)^2 + lam (rho ||theta||_1 + (1 - rho) 1/2 ||theta||^2)``
+    with ``lam = l1 / (2n) + l2 / n`` and ``rho = l1 / (2n lam)`` (scikit-learn's ``alpha`` and ``l1_ratio``).
+    """
+    n = len(X)
+    lam = l1 / (2 * n) + l2 / n
+    return fit_elastic_net(X, y, lam, l1 / (2 * n * lam), fit_intercept=False, tol=tol, max_iter=max_iter).weight
 
 
 def lasso_map(X: torch.Tensor, y: torch.Tensor, sigma: float, b: float, *,
-              tol: float = 1e-9, max_iter: int = 100_000) -> torch.Tensor:
-    """MAP estimate under the prior ``Laplace(0, b)``: ``argmin ||y - X theta||^2 + lambda ||theta||_1``,
-    ``lambda = 2 sigma^2 / b`` (the lasso), by :func:`penalized_least_squares`."""
-    X, y = _check_data(X, y)
-    return penalized_least_squares(X, y, l1=laplace_prior_lambda(sigma, b), tol=tol, max_iter=max_iter)
+              tol: float = 1e-10, max_iter: int = 100_000) -> torch.Tensor:
+    """MAP estimate under the prior ``Laplace(0, b)``: ``argmin ||y - X theta||^2 + lambda ||theta||_1`` with
+    ``lambda = 2 sigma^2 / b`` (the lasso), by accelerated proximal gradient descent (soft-thresholding steps).
+
+    ``tol`` and ``max_iter`` are those of :func:`~attnreg.regularization.fit_elastic_net` (``tol`` bounds the
+    violation of the optimality conditions of ``J / (2n)``).
+    """
+    X, y = _check_xy(X, y)
+    return _penalized_least_squares(X, y, 0.0, laplace_prior_lambda(sigma, b), tol, max_iter)
 
 
 def elastic_net_map(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float, b: float, *,
-                    tol: float = 1e-9, max_iter: int = 100_000) -> torch.Tensor:
+                    tol: float = 1e-10, max_iter: int = 100_000) -> torch.Tensor:
     """MAP estimate under the elastic-net prior ``exp(-theta_j^2 / (2 tau^2) - |theta_j| / b) / Z``:
-    ``argmin ||y - X theta||^2 + (sigma^2 / tau^2) ||theta||_2^2 + (2 sigma^2 / b) ||theta||_1``."""
-    X, y = _check_data(X, y)
-    return penalized_least_squares(X, y, l2=gaussian_prior_lambda(sigma, tau), l1=laplace_prior_lambda(sigma, b),
-                                   tol=tol, max_iter=max_iter)
+    ``argmin ||y - X theta||^2 + (sigma^2 / tau^2) ||theta||_2^2 + (2 sigma^2 / b) ||theta||_1``
+    (``tol`` and ``max_iter`` as in :func:`lasso_map`)."""
+    X, y = _check_xy(X, y)
+    return _penalized_least_squares(X, y, gaussian_prior_lambda(sigma, tau), laplace_prior_lambda(sigma, b),
+                                    tol, max_iter)
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,7 +225,7 @@ class DensityGrid:
 def density_grid(X: torch.Tensor, y: torch.Tensor, sigma: float, prior: str | None, scale: object = None,
                  limits: tuple[float, float] = (-2.0, 2.0), steps: int = 201) -> DensityGrid:
     """Evaluate :func:`log_likelihood`, :func:`log_prior` and their sum on a square grid over ``limits``."""
-    X, y = _check_data(X, y)
+    X, y = _check_xy(X, y)
     if X.shape[1] != 2:
         raise ValueError(f"X must have 2 columns for a 2-D picture, got shape {tuple(X.shape)}")
     low, high = check_real("limits[0]", limits[0]), check_real("limits[1]", limits[1])
