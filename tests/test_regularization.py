@@ -492,3 +492,20 @@ def test_helpers_run_in_float32():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train_linear_regression(X, y, epochs=1, lr=0.01, batch_size=8)
+
+
+def test_polynomial_errors_reuse_the_same_training_sets_for_every_degree():
+    from attnreg.regularization import polynomial_errors
+
+    coefficients = [0.5, -1.0, 0.0, 2.0]
+    test = polynomial_data(coefficients, 200, 0.2, generator=torch.Generator().manual_seed(9))
+    errors = {k: polynomial_errors(coefficients, 30, k, noise_std=0.2, test_data=test, repeats=4, seed=1)
+              for k in (1, 3, 8)}
+    assert errors[1][0].shape == (4,)
+    # nested models on the same training sets: the training error never grows with the degree
+    assert (errors[3][0] <= errors[1][0] + 1e-12).all() and (errors[8][0] <= errors[3][0] + 1e-12).all()
+    x, y = polynomial_data(coefficients, 30, 0.2, generator=torch.Generator().manual_seed(1))
+    assert errors[3][0][0].item() == pytest.approx(fit_polynomial(x, y, 3).squared_error(x, y))
+    assert errors[3][1][0].item() == pytest.approx(fit_polynomial(x, y, 3).squared_error(*test))
+    with pytest.raises(ValueError, match=r"repeats must be an integer in \[1, inf\], got 0"):
+        polynomial_errors(coefficients, 30, 3, noise_std=0.2, test_data=test, repeats=0, seed=1)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ._validation import check_choice, check_int, check_positive, check_real, check_same_length, check_tensor
+from .data.polynomial import polynomial_data
 from .training import OPTIMIZERS, make_optimizer
 
 #: One tensor, or an iterable of tensors such as ``model.parameters()``.
@@ -308,6 +309,34 @@ def fit_polynomial(x: torch.Tensor, y: torch.Tensor, degree: int, lam: float = 0
     if degree == 0:  # a constant: the mean
         return PolynomialFit(LinearFit(features.new_zeros(0), float(y.mean())), 0, basis)
     return PolynomialFit(fit_ridge(features, y, lam), degree, basis)
+
+
+def polynomial_errors(
+    coefficients: Iterable[float] | torch.Tensor,
+    n_train: int,
+    degree: int,
+    *,
+    noise_std: float,
+    test_data: tuple[torch.Tensor, torch.Tensor],
+    repeats: int,
+    seed: int,
+    lam: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training and test mean squared errors of :func:`fit_polynomial` on ``repeats`` training sets.
+
+    Each training set has ``n_train`` points of :func:`~attnreg.data.polynomial_data` (``coefficients``,
+    ``noise_std``); the sets are drawn from a generator seeded with ``seed``, so two calls with the same
+    seed and ``n_train`` see the same sets whatever the degree. Returns two tensors of shape ``(repeats,)``.
+    """
+    repeats = check_int("repeats", repeats, minimum=1)
+    generator = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+    x_test, y_test = test_data
+    train_errors, test_errors = torch.empty(repeats, dtype=torch.float64), torch.empty(repeats, dtype=torch.float64)
+    for r in range(repeats):
+        x, y = polynomial_data(coefficients, n_train, noise_std, generator=generator, dtype=x_test.dtype)
+        fit = fit_polynomial(x, y, degree, lam)
+        train_errors[r], test_errors[r] = fit.squared_error(x, y), fit.squared_error(x_test, y_test)
+    return train_errors, test_errors
 
 
 def augment_with_noise(X: torch.Tensor, y: torch.Tensor, copies: int, noise_std: float,
