@@ -509,3 +509,24 @@ def test_polynomial_errors_reuse_the_same_training_sets_for_every_degree():
     assert errors[3][1][0].item() == pytest.approx(fit_polynomial(x, y, 3).squared_error(*test))
     with pytest.raises(ValueError, match=r"repeats must be an integer in \[1, inf\], got 0"):
         polynomial_errors(coefficients, 30, 3, noise_std=0.2, test_data=test, repeats=0, seed=1)
+
+
+def test_half_squared_error_value_and_bad_input():
+    X, y = regression_data(n=10, d=3)
+    w = torch.tensor([1.0, -1.0, 0.5], dtype=F64)
+    expected = 0.5 * ((X @ w + 0.2 - y) ** 2).mean()
+    assert half_squared_error(w, 0.2, X, y).item() == pytest.approx(expected.item())
+    with pytest.raises(ValueError, match=r"weight must have 3 entries \(one per column of X\), got shape \(2,\)"):
+        half_squared_error(w[:2], 0.2, X, y)
+    with pytest.raises(ValueError, match="X and y must have the same number of rows"):
+        half_squared_error(w, 0.2, X, y[:4])
+
+
+def test_early_stopping_restore_rejects_a_non_module_and_fit_polynomial_checks_lam_at_degree_0():
+    stopper = EarlyStopping(patience=1)
+    stopper.step(0.5, nn.Linear(2, 1))
+    with pytest.raises(TypeError, match="model must be an nn.Module, got dict"):
+        stopper.restore({})
+    x = torch.linspace(-1, 1, 5, dtype=F64)
+    with pytest.raises(ValueError, match="lam must be a finite number >= 0, got -1.0"):
+        fit_polynomial(x, x, 0, lam=-1.0)

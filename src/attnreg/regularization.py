@@ -187,6 +187,8 @@ class EarlyStopping:
 
     def restore(self, model: nn.Module) -> None:
         """Load the weights saved at :attr:`best_epoch` into ``model``."""
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
         if self.best_state is None:
             raise RuntimeError("no weights saved yet: call step(val_loss, model) with the model first")
         model.load_state_dict(self.best_state)
@@ -305,6 +307,7 @@ def fit_polynomial(x: torch.Tensor, y: torch.Tensor, degree: int, lam: float = 0
     The intercept is not penalized. With fewer points than coefficients the fit interpolates the points
     (the solution of smallest norm among the many that do).
     """
+    lam = check_positive("lam", lam, allow_zero=True)
     features, y = _check_xy(polynomial_features(x, degree, basis), y)
     if degree == 0:  # a constant: the mean
         return PolynomialFit(LinearFit(features.new_zeros(0), float(y.mean())), 0, basis)
@@ -374,10 +377,19 @@ class LinearRegressionRun:
     trajectory: torch.Tensor | None = None
 
 
+def _half_squared_error(weight: torch.Tensor, bias: torch.Tensor | float, X: torch.Tensor, y: torch.Tensor
+                        ) -> torch.Tensor:
+    return 0.5 * (X @ weight + bias - y).pow(2).mean()
+
+
 def half_squared_error(weight: torch.Tensor, bias: torch.Tensor | float, X: torch.Tensor, y: torch.Tensor
                        ) -> torch.Tensor:
     """``1/n sum_i 1/2 (y_i - w^T x_i - b)^2``, the loss of the linear-regression experiments."""
-    return 0.5 * (X @ weight + bias - y).pow(2).mean()
+    X, y = _check_xy(X, y)
+    weight = check_tensor("weight", weight, ndim=1, floating=True)
+    if len(weight) != X.shape[1]:
+        raise ValueError(f"weight must have {X.shape[1]} entries (one per column of X), got shape {tuple(weight.shape)}")
+    return _half_squared_error(weight, bias, X, y)
 
 
 def train_linear_regression(
@@ -400,7 +412,8 @@ def train_linear_regression(
 
     ``lam`` puts the L2 penalty in the loss; ``weight_decay`` is passed to the optimizer instead (for
     ``w`` only: the bias is never penalized). The initial ``w`` is ``N(0, init_std^2)``, ``b = 0``; both it
-    and the order of the mini-batches come from a generator seeded with ``seed``.
+    and the order of the mini-batches come from a generator seeded with ``seed``. Use a seed different
+    from the one that drew the data: the same seed would make the initial ``w`` equal to the first inputs.
     """
     X_train, y_train = _check_xy(X_train, y_train)
     if (X_test is None) != (y_test is None):
@@ -421,25 +434,24 @@ def train_linear_regression(
     w = (init_std * torch.randn(X_train.shape[1], generator=generator, dtype=dtype)).to(device).requires_grad_()
     b = torch.zeros((), dtype=dtype, device=device, requires_grad=True)
     opt = make_optimizer([{"params": [w]}, {"params": [b], "weight_decay": 0.0}], optimizer, lr, weight_decay)
-    run = LinearRegressionRun(w, 0.0, [], [])
+    train_loss, test_loss = [], []
     steps = [torch.cat([w.detach(), b.detach().reshape(1)])] if record_trajectory else None
     for _ in range(epochs):
         order = torch.randperm(len(X_train), generator=generator).to(device)
         for first in range(0, len(order), batch_size):
             idx = order[first:first + batch_size]
-            loss = half_squared_error(w, b, X_train[idx], y_train[idx]) + lam * l2_penalty(w)
+            loss = _half_squared_error(w, b, X_train[idx], y_train[idx]) + lam * l2_penalty(w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if steps is not None:
                 steps.append(torch.cat([w.detach(), b.detach().reshape(1)]))
         with torch.no_grad():
-            run.train_loss.append(half_squared_error(w, b, X_train, y_train).item())
+            train_loss.append(_half_squared_error(w, b, X_train, y_train).item())
             if X_test is not None:
-                run.test_loss.append(half_squared_error(w, b, X_test, y_test).item())
-    run.weight, run.bias = w.detach(), b.item()
-    run.trajectory = torch.stack(steps) if steps is not None else None
-    return run
+                test_loss.append(_half_squared_error(w, b, X_test, y_test).item())
+    trajectory = torch.stack(steps) if steps is not None else None
+    return LinearRegressionRun(w.detach(), b.item(), train_loss, test_loss, trajectory)
 
 
 # --------------------------------------------------------------------------------------------
