@@ -1,0 +1,375 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attnreg.dropconnect import (
+    INFERENCE_MODES,
+    DropConnectLinear,
+    apply_dropconnect_masks,
+    dropconnect_linear,
+    peak_tensor_bytes,
+    preactivation_moments,
+    relu_gaussian_mean,
+    with_dropconnect,
+)
+from attnreg.dropconnect import _mask_from_seed
+from attnreg.models import mlp
+
+Z = 5.0  # statistical tests accept estimates within 5 standard errors of the formula
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _masks_of(generator_seed: int, batch: int, weight_shape: tuple[int, int], p: float, chunk: int,
+              dtype: torch.dtype) -> torch.Tensor:
+    """The (batch, out, in + 1) masks that dropconnect_linear draws from a generator seeded with generator_seed."""
+    n_chunks = math.ceil(batch / chunk)
+    seeds = torch.randint(0, 2**62, (n_chunks,), generator=_generator(generator_seed)).tolist()
+    like = torch.empty(0, dtype=dtype)
+    return torch.cat([_mask_from_seed(seed, (min(chunk, batch - k * chunk), *weight_shape), 1 - p, like)
+                      for k, seed in enumerate(seeds)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Exactness: the chunked, redrawn masks give the same values and gradients as explicit masks
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 7, None])
+def test_forward_and_gradients_equal_explicit_masks(chunk_size):
+    torch.manual_seed(0)
+    batch, n_in, n_out, p = 7, 5, 4, 0.4
+    x = torch.randn(batch, n_in, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(n_out, n_in, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(n_out, dtype=torch.float64, requires_grad=True)
+    out = dropconnect_linear(x, weight, bias, p, generator=_generator(3), chunk_size=chunk_size)
+    chunk = chunk_size or batch
+    masks = _masks_of(3, batch, (n_out, n_in + 1), p, chunk, torch.float64)
+    assert 0 < masks.mean() < 1
+    reference = apply_dropconnect_masks(x, weight, bias, masks[..., :n_in], masks[..., n_in], p)
+    assert torch.allclose(out, reference, atol=1e-12)
+    upstream = torch.randn(batch, n_out, dtype=torch.float64)
+    grads = torch.autograd.grad(out, (x, weight, bias), upstream)
+    reference_grads = torch.autograd.grad(reference, (x, weight, bias), upstream)
+    for grad, reference_grad in zip(grads, reference_grads):
+        assert torch.allclose(grad, reference_grad, atol=1e-12)
+
+
+@pytest.mark.parametrize("per_example", [True, False])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_gradcheck(per_example, with_bias):
+    torch.manual_seed(1)
+    x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True) if with_bias else None
+
+    def layer(x, weight, *bias):  # the same masks on every call: a deterministic function
+        return dropconnect_linear(x, weight, *bias, p=0.3, per_example=per_example, generator=_generator(5), chunk_size=4)
+
+    assert torch.autograd.gradcheck(layer, (x, weight) + ((bias,) if with_bias else ()))
+
+
+def test_p_zero_is_the_builtin_linear_and_mean_inference_too():
+    torch.manual_seed(2)
+    reference = nn.Linear(5, 3)
+    layer = DropConnectLinear.from_linear(reference, p=0.0)
+    x = torch.randn(8, 5)
+    assert torch.allclose(layer(x), reference(x))  # training mode with p = 0
+    layer.p = 0.5
+    layer.eval()
+    assert torch.allclose(layer(x), reference(x))  # "mean" inference: W x + b
+    assert torch.allclose(dropconnect_linear(x, reference.weight, reference.bias, 0.0), reference(x))
+
+
+def test_same_initialization_as_nn_linear_and_from_linear_draws_nothing():
+    torch.manual_seed(3)
+    reference = nn.Linear(6, 4)
+    torch.manual_seed(3)
+    layer = DropConnectLinear(6, 4)
+    assert torch.equal(layer.weight, reference.weight) and torch.equal(layer.bias, reference.bias)
+    state = torch.get_rng_state()
+    copy = DropConnectLinear.from_linear(reference, p=0.2)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(copy.weight, reference.weight) and copy.p == 0.2
+    no_bias = DropConnectLinear.from_linear(nn.Linear(6, 4, bias=False))
+    assert no_bias.bias is None
+
+
+def test_leading_dimensions_and_empty_batch():
+    layer = DropConnectLinear(5, 3)
+    assert layer(torch.randn(2, 7, 5)).shape == (2, 7, 3)
+    assert layer(torch.randn(5)).shape == (3,)
+    assert layer(torch.randn(0, 5)).shape == (0, 3)
+
+
+def test_generator_makes_it_reproducible():
+    x, weight = torch.randn(10, 4), torch.randn(3, 4)
+    first = dropconnect_linear(x, weight, None, 0.5, generator=_generator(7))
+    second = dropconnect_linear(x, weight, None, 0.5, generator=_generator(7))
+    third = dropconnect_linear(x, weight, None, 0.5, generator=_generator(8))
+    assert torch.equal(first, second) and not torch.equal(first, third)
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics of the masks and of the pre-activation
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
+def test_keep_rate_is_one_minus_p(p):
+    # With a one-hot input and unit weights, u_i = M_i0 / (1 - p): the kept fraction is visible.
+    batch, n_out = 2000, 50
+    x = torch.zeros(batch, 3)
+    x[:, 0] = 1.0
+    u = dropconnect_linear(x, torch.ones(n_out, 3), None, p, generator=_generator(0))
+    kept = (u != 0).double()
+    assert torch.allclose(u.unique(), torch.tensor([0.0, 1 / (1 - p)]))
+    standard_error = math.sqrt(p * (1 - p) / kept.numel())
+    assert abs(kept.mean().item() - (1 - p)) < Z * standard_error
+
+
+def test_masks_are_fresh_per_example_or_shared_per_batch():
+    x = torch.randn(1, 30).repeat(200, 1)
+    weight, bias = torch.randn(10, 30), torch.randn(10)
+    per_example = dropconnect_linear(x, weight, bias, 0.5, generator=_generator(1))
+    per_batch = dropconnect_linear(x, weight, bias, 0.5, per_example=False, generator=_generator(1))
+    assert len(per_example.unique(dim=0)) == 200  # 2^310 possible masks: no two rows alike
+    assert torch.allclose(per_batch, per_batch[:1].expand_as(per_batch))  # equal up to rounding
+
+
+def _sample_moments(samples: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Sample mean and variance with their standard errors, along dim 0."""
+    n = samples.shape[0]
+    mean, variance = samples.mean(0), samples.var(0)
+    fourth = (samples - mean).pow(4).mean(0)
+    return mean, (variance / n).sqrt(), variance, ((fourth - variance.square()) / n).sqrt()
+
+
+@pytest.mark.parametrize("p", [0.3, 0.5])
+def test_preactivation_moments_match_the_layers_own_training_outputs(p):
+    torch.manual_seed(4)
+    layer = DropConnectLinear(12, 6, p=p).double()
+    x = torch.randn(2, 12, dtype=torch.float64)
+    with torch.no_grad():
+        samples = layer(x.repeat(10000, 1)).reshape(10000, 2, 6)  # 10,000 masks per input
+    mean, mean_error, variance, variance_error = _sample_moments(samples)
+    expected_mean, expected_variance = layer.preactivation_moments(x)
+    assert ((mean - expected_mean).abs() < Z * mean_error).all()
+    assert ((variance - expected_variance).abs() < Z * variance_error).all()
+    # The formula is not trivially satisfied: without the bias term it is far off.
+    no_bias_variance = preactivation_moments(x, layer.weight, None, p)[1]
+    assert ((variance - no_bias_variance).abs() > Z * variance_error).any()
+
+
+def test_preactivation_moments_with_one_mask_per_batch():
+    torch.manual_seed(5)
+    layer = DropConnectLinear(8, 3, p=0.4, per_example=False).double()
+    x = torch.randn(1, 8, dtype=torch.float64)
+    with torch.no_grad():
+        samples = torch.cat([layer(x) for _ in range(4000)])
+    mean, mean_error, variance, variance_error = _sample_moments(samples)
+    expected_mean, expected_variance = layer.preactivation_moments(x)
+    assert ((mean - expected_mean[0]).abs() < Z * mean_error).all()
+    assert ((variance - expected_variance[0]).abs() < Z * variance_error).all()
+
+
+def test_outputs_of_one_example_are_uncorrelated():
+    # Each output has its own row of M: outputs are independent (dropout on the inputs correlates them).
+    weight = torch.ones(4, 20)
+    x = torch.ones(5000, 20)
+    samples = dropconnect_linear(x, weight, None, 0.5, generator=_generator(2))
+    correlation = torch.corrcoef(samples.T)
+    off_diagonal = correlation[~torch.eye(4, dtype=torch.bool)]
+    assert off_diagonal.abs().max() < Z / math.sqrt(5000)
+    dropout_on_inputs = F.dropout(x, 0.5) @ weight.T
+    assert torch.corrcoef(dropout_on_inputs.T)[0, 1] > 0.99
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference
+# ---------------------------------------------------------------------------------------------
+
+
+def test_relu_gaussian_mean_formula():
+    torch.manual_seed(6)
+    mean = torch.tensor([-1.0, 0.0, 0.5, 2.0, 1.5, -0.3], dtype=torch.float64)
+    variance = torch.tensor([1.0, 4.0, 0.25, 1.0, 0.0, 0.0], dtype=torch.float64)
+    samples = (mean + variance.sqrt() * torch.randn(200000, 6, dtype=torch.float64)).clamp_min(0)
+    estimate, error = samples.mean(0), samples.std(0) / math.sqrt(200000)
+    exact = relu_gaussian_mean(mean, variance)
+    assert ((estimate - exact).abs() <= Z * error + 1e-12).all()
+    assert exact[1].item() == pytest.approx(2 / math.sqrt(2 * math.pi))  # sigma phi(0) with sigma = 2
+    assert exact[4:].tolist() == [1.5, 0.0]  # zero variance: max(0, mean)
+
+
+def test_gaussian_and_monte_carlo_inference_estimate_their_targets():
+    torch.manual_seed(7)
+    layer = DropConnectLinear(16, 5, p=0.5, activation=torch.relu, num_samples=4000).double().eval()
+    x = torch.randn(3, 16, dtype=torch.float64)
+    mean, variance = layer.preactivation_moments(x)
+    exact_gaussian = relu_gaussian_mean(mean, variance)
+    layer.inference = "gaussian"
+    estimate = layer(x)
+    error = (variance.sqrt() / math.sqrt(4000)).clamp_min(1e-9)  # sd(relu(u)) <= sd(u)
+    assert ((estimate - exact_gaussian).abs() < Z * error).all()
+    layer.inference = "mean"
+    assert torch.allclose(layer(x), mean.clamp_min(0))
+    layer.inference, layer.num_samples = "monte_carlo", 3
+    torch.manual_seed(8)
+    averaged = layer(x)
+    torch.manual_seed(8)
+    by_hand = sum(layer.sample(x) for _ in range(3)) / 3
+    assert torch.allclose(averaged, by_hand)
+
+
+def test_gaussian_inference_is_closer_than_mean_inference_to_the_mask_average():
+    # The chapter's claim on a random ReLU layer: E_M[relu(u)] is matched better by moment matching.
+    torch.manual_seed(9)
+    layer = DropConnectLinear(64, 32, p=0.5, activation=torch.relu).double()
+    x = torch.randn(8, 64, dtype=torch.float64)
+    with torch.no_grad():
+        truth = torch.stack([layer.sample(x) for _ in range(1000)]).mean(0)
+        mean, variance = layer.preactivation_moments(x)
+        mean_error = (mean.clamp_min(0) - truth).abs().mean()
+        gaussian_error = (relu_gaussian_mean(mean, variance) - truth).abs().mean()
+    assert gaussian_error < mean_error / 3
+
+
+def test_gaussian_inference_draws_bounded_blocks(monkeypatch):
+    import attnreg.dropconnect as module
+
+    monkeypatch.setattr(module, "MAX_MASK_ELEMENTS", 10)
+    layer = DropConnectLinear(4, 3, inference="gaussian", num_samples=7, activation=torch.relu).eval()
+    out = layer(torch.randn(2, 4))
+    assert out.shape == (2, 3) and (out >= 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and memory
+# ---------------------------------------------------------------------------------------------
+
+
+def test_with_dropconnect_fuses_linear_and_activation():
+    torch.manual_seed(10)
+    model = mlp([20, 16, 12, 3])
+    x = torch.randn(5, 20)
+    expected = model(x)
+    with_dropconnect(model, 2, p=0.5, inference="gaussian")
+    assert isinstance(model[2], DropConnectLinear) and isinstance(model[3], nn.Identity)
+    assert isinstance(model[2].activation, nn.ReLU) and model[2].inference == "gaussian"
+    model[2].inference = "mean"
+    assert torch.allclose(model.eval()(x), expected)
+    model.train()
+    assert not torch.allclose(model(x), expected)
+
+
+def test_memory_stays_bounded_as_the_batch_grows():
+    weight = torch.randn(64, 64, requires_grad=True)
+
+    def peak(batch: int, chunked: bool) -> int:
+        x = torch.randn(batch, 64)
+
+        def step() -> None:
+            if chunked:
+                out = dropconnect_linear(x, weight, None, 0.5, chunk_size=16)
+            else:
+                mask = torch.rand(batch, 64, 64) < 0.5
+                out = apply_dropconnect_masks(x, weight, None, mask, None, 0.5)
+            out.sum().backward()
+
+        return peak_tensor_bytes(step)
+
+    mask_bytes = 64 * 64 * 4  # one example's float mask
+    assert peak(512, chunked=False) > 512 * mask_bytes  # the naive way holds every example's mask
+    assert peak(512, chunked=True) < 3 * 16 * mask_bytes + 512 * 64 * 4 * 4  # a few chunks + O(batch x width)
+    assert peak(512, chunked=True) < 1.2 * peak(64, chunked=True) + 512 * 64 * 4 * 4
+
+
+def test_peak_tensor_bytes_counts_what_is_alive_at_once():
+    def two_at_once() -> None:
+        a = torch.empty(1000)
+        b = torch.empty(2000)
+        del a, b
+        torch.empty(500)
+
+    assert peak_tensor_bytes(two_at_once) == 12000
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_explicit_masks():
+    x = torch.randn(9, 6, device="cuda", requires_grad=True)
+    weight = torch.randn(4, 6, device="cuda", requires_grad=True)
+    out = dropconnect_linear(x, weight, None, 0.5, chunk_size=4)
+    out.sum().backward()
+    assert out.shape == (9, 4) and x.grad.shape == x.shape
+    layer = DropConnectLinear(6, 4, inference="gaussian", activation=torch.relu).cuda().eval()
+    assert layer(x).device.type == "cuda"
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: DropConnectLinear(4, 3, p=1.5), ValueError, r"p must be a probability in \[0, 1\), got 1.5"),
+        (lambda: DropConnectLinear(4, 3, p=-0.1), ValueError, r"p must be a probability in \[0, 1\), got -0.1"),
+        (lambda: DropConnectLinear(4, 3, p=1.0), ValueError, r"p must be a probability in \[0, 1\), got 1.0"),
+        (lambda: DropConnectLinear(4, 3, num_samples=0), ValueError, r"num_samples must be an integer in \[1, inf\], got 0"),
+        (lambda: DropConnectLinear(4, 3, inference="median"), ValueError, "inference must be one of 'mean', 'gaussian', 'monte_carlo', got 'median'"),
+        (lambda: DropConnectLinear(0, 3), ValueError, r"in_features must be an integer in \[1, inf\], got 0"),
+        (lambda: DropConnectLinear(4, 3, activation="relu"), TypeError, "activation must be callable or None, got str"),
+        (lambda: DropConnectLinear(4, 3, per_example=1), TypeError, "per_example must be True or False, got 1"),
+        (lambda: DropConnectLinear(4, 3, chunk_size=0), ValueError, r"chunk_size must be an integer in \[1, inf\], got 0"),
+        (lambda: DropConnectLinear(4, 3)(torch.randn(2, 5)), ValueError, r"x must have in_features=4 features in its last dimension, got shape \(2, 5\)"),
+        (lambda: DropConnectLinear(4, 3)(torch.ones(2, 4, dtype=torch.long)), TypeError, "x must be a floating-point tensor"),
+        (lambda: DropConnectLinear(4, 3).preactivation_moments(torch.randn(3)), ValueError, "x must have in_features=4"),
+        (lambda: dropconnect_linear(torch.randn(2, 4), torch.randn(3, 4), torch.randn(2)), ValueError, r"bias must have out_features=3 entries .* got shape \(2,\)"),
+        (lambda: dropconnect_linear(torch.randn(2, 4), torch.randn(3, 4), None, 2.0), ValueError, r"p must be a probability in \[0, 1\), got 2.0"),
+        (lambda: dropconnect_linear(torch.randn(2, 4), torch.randn(3, 4), generator=0), TypeError, "generator must be a torch.Generator or None, got int"),
+        (lambda: dropconnect_linear(torch.randn(2, 4), torch.randn(4)), ValueError, r"weight must be 2-dimensional, got shape \(4,\)"),
+        (lambda: apply_dropconnect_masks(torch.randn(2, 4), torch.randn(3, 4), None, torch.ones(2, 4, 3), None, 0.5), ValueError, r"weight_mask must have shape \(batch, out, in\) = \(2, 3, 4\)"),
+        (lambda: apply_dropconnect_masks(torch.randn(2, 4), torch.randn(3, 4), torch.randn(3), torch.ones(3, 4), None, 0.5), ValueError, "bias_mask must be given when bias is given"),
+        (lambda: apply_dropconnect_masks(torch.randn(2, 4), torch.randn(3, 4), torch.randn(3), torch.ones(3, 4), torch.ones(5), 0.5), ValueError, r"bias_mask must have shape \(batch, out\) = \(2, 3\) or \(out,\), got shape \(5,\)"),
+        (lambda: preactivation_moments(torch.randn(2, 4), torch.randn(3, 4), None, -1), ValueError, r"p must be a probability in \[0, 1\), got -1"),
+        (lambda: relu_gaussian_mean(torch.zeros(2), -torch.ones(2)), ValueError, "variance must be >= 0, got a minimum of -1"),
+        (lambda: DropConnectLinear.from_linear(nn.Conv1d(1, 1, 1)), TypeError, "linear must be a torch.nn.Linear, got Conv1d"),
+        (lambda: with_dropconnect(mlp([4, 3, 2]), 3), ValueError, r"index must be an integer in \[0, 1\], got 3"),
+        (lambda: with_dropconnect(mlp([4, 3, 2]), 1), TypeError, r"model\[1\] must be a torch.nn.Linear, got ReLU"),
+        (lambda: with_dropconnect(mlp([4, 3, 2]), 0, activation=torch.tanh), TypeError, "activation is taken from model"),
+        (lambda: with_dropconnect(nn.Linear(3, 3), 0), TypeError, "model must be a torch.nn.Sequential, got Linear"),
+        (lambda: peak_tensor_bytes(3), TypeError, "fn must be callable, got int"),
+    ],
+)
+def test_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize(
+    "attribute, value, message",
+    [
+        ("inference", "gausian", "inference must be one of 'mean', 'gaussian', 'monte_carlo', got 'gausian'"),
+        ("num_samples", 0, r"num_samples must be an integer in \[1, inf\], got 0"),
+        ("num_samples", 2.5, "num_samples must be an integer, got 2.5"),
+        ("p", 1.2, r"p must be a probability in \[0, 1\), got 1.2"),
+        ("per_example", "yes", "per_example must be True or False, got 'yes'"),
+    ],
+)
+def test_settings_are_checked_on_assignment(attribute, value, message):
+    layer = DropConnectLinear(4, 3)
+    with pytest.raises((ValueError, TypeError), match=message):
+        setattr(layer, attribute, value)
+
+
+def test_repr_names_the_settings():
+    text = repr(DropConnectLinear(4, 3, p=0.25, inference="gaussian", num_samples=10, activation=nn.ReLU()))
+    assert "p=0.25" in text and "inference='gaussian'" in text and "num_samples=10" in text and "ReLU" in text
+    assert set(INFERENCE_MODES) == {"mean", "gaussian", "monte_carlo"}
