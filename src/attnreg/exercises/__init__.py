@@ -6,6 +6,7 @@ feedback per case and returns a :class:`CheckResult` whose ``.passed`` says whet
 
 from ._framework import CaseResult, CheckResult, Feedback, expect_close, expect_tensor, run_check
 from .bayes import check_prior_lambda
+from .dropconnect import check_dropconnect_forward
 from .dropout import check_downscale_dropout, check_dropout
 from .getting_started import check_accuracy
 
@@ -15,6 +16,7 @@ __all__ = [
     "Feedback",
     "check_accuracy",
     "check_downscale_dropout",
+    "check_dropconnect_forward",
     "check_dropout",
     "check_prior_lambda",
     "expect_close",
