@@ -11,6 +11,7 @@ from .mnist import (
     load_mnist_subset,
     parse_idx,
 )
+from .sequences import SEQUENCE_TASKS, SequenceSplit, digit_sequence_task
 from .synthetic import synthetic_regression
 
 __all__ = [
@@ -23,5 +24,8 @@ __all__ = [
     "load_mnist",
     "load_mnist_subset",
     "parse_idx",
+    "SEQUENCE_TASKS",
+    "SequenceSplit",
+    "digit_sequence_task",
     "synthetic_regression",
 ]

@@ -9,16 +9,21 @@ from .bayes import check_prior_lambda
 from .dropconnect import check_dropconnect_forward
 from .dropout import check_downscale_dropout, check_dropout
 from .getting_started import check_accuracy
+from .transformer import check_causal_mask, check_merge_heads, check_scaled_dot_product_attention, check_split_heads
 
 __all__ = [
     "CaseResult",
     "CheckResult",
     "Feedback",
     "check_accuracy",
+    "check_causal_mask",
     "check_downscale_dropout",
     "check_dropconnect_forward",
     "check_dropout",
+    "check_merge_heads",
     "check_prior_lambda",
+    "check_scaled_dot_product_attention",
+    "check_split_heads",
     "expect_close",
     "expect_tensor",
     "run_check",

@@ -1,0 +1,255 @@
+"""The Transformer encoder block, a small encoder for token-level tasks, and its training loop."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validation import check_choice, check_int, check_positive, check_probability, check_tensor
+from .attention.multihead import MultiHeadAttention
+from .attention.positional import sinusoidal_positional_encoding
+from .data.sequences import SequenceSplit
+from .device import get_device
+from .training import History, make_optimizer, progress_enabled
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
+class TransformerEncoderBlock(nn.Module):
+    """Self-attention and a position-wise feed-forward network, each with a residual connection and LayerNorm.
+
+    Post-norm (the original Transformer, ``norm_first=False``)::
+
+        x = LayerNorm(x + Dropout(SelfAttention(x)))
+        x = LayerNorm(x + Dropout(FFN(x)))
+
+    Pre-norm (``norm_first=True``)::
+
+        x = x + Dropout(SelfAttention(LayerNorm(x)))
+        x = x + Dropout(FFN(LayerNorm(x)))
+
+    with ``FFN(x) = W_2 Dropout(activation(W_1 x + b_1)) + b_2`` applied to every position alone.
+    The layout of ``torch.nn.TransformerEncoderLayer(batch_first=True)``; see :meth:`from_torch`.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        ff_dim: int,
+        dropout: float = 0.0,
+        activation: str = "relu",
+        norm_first: bool = False,
+        layer_norm_eps: float = 1e-5,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        ff_dim = check_int("ff_dim", ff_dim, minimum=1)
+        dropout = check_probability("dropout", dropout)
+        activation = check_choice("activation", activation, ACTIVATIONS)
+        layer_norm_eps = check_positive("layer_norm_eps", layer_norm_eps)
+        self.norm_first = bool(norm_first)
+        self.self_attn = MultiHeadAttention(embed_dim, num_heads, dropout=dropout, bias=bias)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(embed_dim, ff_dim, bias=bias), ACTIVATIONS[activation](), nn.Dropout(dropout),
+            nn.Linear(ff_dim, embed_dim, bias=bias),
+        )
+        self.norm1 = nn.LayerNorm(embed_dim, eps=layer_norm_eps, bias=bias)
+        self.norm2 = nn.LayerNorm(embed_dim, eps=layer_norm_eps, bias=bias)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x (batch, n, embed_dim) -> (output (batch, n, embed_dim), attention weights (batch, heads, n, n))``.
+
+        ``mask`` (True = attend) is passed to :class:`~attnreg.attention.MultiHeadAttention`.
+        """
+        if self.norm_first:
+            normed = self.norm1(x)
+            attended, weights = self.self_attn(normed, normed, normed, mask)
+            x = x + self.dropout1(attended)
+            x = x + self.dropout2(self.feed_forward(self.norm2(x)))
+        else:
+            attended, weights = self.self_attn(x, x, x, mask)
+            x = self.norm1(x + self.dropout1(attended))
+            x = self.norm2(x + self.dropout2(self.feed_forward(x)))
+        return x, weights
+
+    @classmethod
+    def from_torch(cls, layer: nn.TransformerEncoderLayer) -> TransformerEncoderBlock:
+        """A copy of ``layer``'s weights, norm placement, activation and dropout rate."""
+        if not isinstance(layer, nn.TransformerEncoderLayer):
+            raise TypeError(f"layer must be a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}")
+        activation = {1: "relu", 2: "gelu"}.get(layer.activation_relu_or_gelu)
+        if activation is None:
+            raise ValueError(f"layer's activation must be ReLU or GELU, got {layer.activation}")
+        ours = cls(layer.linear1.in_features, layer.self_attn.num_heads, layer.linear1.out_features,
+                   dropout=layer.dropout.p, activation=activation, norm_first=layer.norm_first,
+                   layer_norm_eps=layer.norm1.eps, bias=layer.linear1.bias is not None)
+        ours.self_attn = MultiHeadAttention.from_torch(layer.self_attn)
+        pairs = [(ours.feed_forward[0], layer.linear1), (ours.feed_forward[3], layer.linear2),
+                 (ours.norm1, layer.norm1), (ours.norm2, layer.norm2)]
+        for mine, theirs in pairs:
+            mine.load_state_dict(theirs.state_dict())
+        return ours.to(layer.linear1.weight.device, layer.linear1.weight.dtype)
+
+
+class SequenceTransformer(nn.Module):
+    """Token embedding + sinusoidal positions, ``num_layers`` encoder blocks, one linear classifier per position.
+
+    ``logits[b, i] = W h_i + c``, where ``h_i`` is the final representation of position ``i``.
+    With ``positional=False`` no position information is added: the model is then
+    permutation-equivariant (permuting the input permutes the logits the same way).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        *,
+        embed_dim: int = 32,
+        num_heads: int = 2,
+        ff_dim: int = 64,
+        num_layers: int = 1,
+        max_len: int = 64,
+        dropout: float = 0.0,
+        norm_first: bool = False,
+        positional: bool = True,
+    ) -> None:
+        super().__init__()
+        self.vocab_size = check_int("vocab_size", vocab_size, minimum=1)
+        num_classes = check_int("num_classes", num_classes, minimum=1)
+        num_layers = check_int("num_layers", num_layers, minimum=1)
+        self.max_len = check_int("max_len", max_len, minimum=1)
+        self.positional = bool(positional)
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.register_buffer("position_table", sinusoidal_positional_encoding(max_len, embed_dim), persistent=False)
+        self.blocks = nn.ModuleList(
+            TransformerEncoderBlock(embed_dim, num_heads, ff_dim, dropout=dropout, norm_first=norm_first)
+            for _ in range(num_layers)
+        )
+        # A pre-norm stack leaves its output un-normalised: one more LayerNorm before the classifier.
+        self.final_norm = nn.LayerNorm(embed_dim) if norm_first else nn.Identity()
+        self.classifier = nn.Linear(embed_dim, num_classes)
+
+    def encode(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``tokens (batch, n) -> (representations (batch, n, embed_dim), [weights (batch, heads, n, n) per layer])``."""
+        check_tensor("tokens", tokens, ndim=2)
+        if tokens.dtype != torch.long:
+            raise TypeError(f"tokens must hold int64 token ids, got dtype {tokens.dtype}")
+        if tokens.shape[1] > self.max_len:
+            raise ValueError(f"tokens must have at most max_len={self.max_len} positions, got shape {tuple(tokens.shape)}")
+        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
+            raise ValueError(f"tokens must be ids in [0, {self.vocab_size - 1}], "
+                             f"got values from {int(tokens.min())} to {int(tokens.max())}")
+        x = self.embedding(tokens)
+        if self.positional:
+            x = x + self.position_table[: tokens.shape[1]]
+        all_weights = []
+        for block in self.blocks:
+            x, weights = block(x, mask)
+            all_weights.append(weights)
+        return self.final_norm(x), all_weights
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``tokens (batch, n) -> logits (batch, n, num_classes)``."""
+        return self.classifier(self.encode(tokens, mask)[0])
+
+
+def _check_tokens_and_targets(X: torch.Tensor, Y: torch.Tensor, x_name: str, y_name: str) -> None:
+    check_tensor(x_name, X, ndim=2)
+    check_tensor(y_name, Y, ndim=2)
+    if X.shape != Y.shape:
+        raise ValueError(f"{x_name} and {y_name} must have the same shape (one target per token), "
+                         f"got {x_name} of shape {tuple(X.shape)} and {y_name} of shape {tuple(Y.shape)}")
+    if Y.dtype != torch.long:
+        raise TypeError(f"{y_name} must hold int64 class labels, got dtype {Y.dtype}")
+
+
+@torch.no_grad()
+def evaluate_tokens(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_size: int = 1024) -> tuple[float, float, float]:
+    """Mean cross-entropy per token, token accuracy and sequence accuracy (every token right), in eval mode.
+
+    ``model(X)`` must return logits ``(batch, n, classes)`` for targets ``Y (batch, n)``; the
+    model's train/eval mode is restored afterwards.
+    """
+    _check_tokens_and_targets(X, Y, "X", "Y")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total_loss, correct_tokens, correct_sequences = 0.0, 0, 0
+    try:
+        for start in range(0, len(X), batch_size):
+            xb, yb = X[start:start + batch_size].to(device), Y[start:start + batch_size].to(device)
+            logits = model(xb)
+            total_loss += F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="sum").item()
+            right = logits.argmax(dim=-1) == yb
+            correct_tokens += right.sum().item()
+            correct_sequences += right.all(dim=1).sum().item()
+    finally:
+        model.train(was_training)
+    return total_loss / Y.numel(), correct_tokens / Y.numel(), correct_sequences / len(Y)
+
+
+def train_token_classifier(
+    model: nn.Module,
+    data: SequenceSplit,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int = 64,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+) -> History:
+    """:func:`~attnreg.training.train_classifier` for one label per token: the loss is the mean cross-entropy over all tokens.
+
+    Same steps as ``train_classifier`` (data moved to ``device`` once, mini-batches in an order
+    drawn from a generator seeded with ``seed``, metrics in eval mode after every epoch); the
+    accuracies recorded in the :class:`~attnreg.training.History` are token accuracies.
+    """
+    epochs = check_int("epochs", epochs, minimum=1)
+    lr = check_positive("lr", lr)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
+    _check_tokens_and_targets(data.X_train, data.Y_train, "data.X_train", "data.Y_train")
+    _check_tokens_and_targets(data.X_test, data.Y_test, "data.X_test", "data.Y_test")
+    device = torch.device(device) if device is not None else get_device()
+    model.to(device)
+    X_train, Y_train = data.X_train.to(device), data.Y_train.to(device)
+    X_test, Y_test = data.X_test.to(device), data.Y_test.to(device)
+    opt = make_optimizer(model.parameters(), optimizer, lr, weight_decay)
+    shuffle = torch.Generator().manual_seed(seed)
+    history = History()
+
+    show = progress_enabled() if progress is None else progress
+    epoch_range = range(epochs)
+    if show:
+        from tqdm.auto import tqdm
+
+        epoch_range = tqdm(epoch_range, desc="epochs", leave=False)
+    for _ in epoch_range:
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(X_train), generator=shuffle).to(device)
+        for first in range(0, len(order), batch_size):
+            idx = order[first:first + batch_size]
+            logits = model(X_train[idx])  # (batch, n, classes)
+            loss = F.cross_entropy(logits.flatten(0, 1), Y_train[idx].flatten())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        history.epoch_seconds.append(time.perf_counter() - start)
+        for split, (X, Y) in (("train", (X_train, Y_train)), ("test", (X_test, Y_test))):
+            split_loss, split_acc, _ = evaluate_tokens(model, X, Y)
+            getattr(history, f"{split}_loss").append(split_loss)
+            getattr(history, f"{split}_acc").append(split_acc)
+        if show:
+            epoch_range.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
+    return history

@@ -1,0 +1,168 @@
+import pytest
+import torch
+from torch import nn
+
+from attnreg import set_seed
+from attnreg.attention import causal_mask, padding_mask
+from attnreg.data import SequenceSplit, digit_sequence_task
+from attnreg.transformer import SequenceTransformer, TransformerEncoderBlock, evaluate_tokens, train_token_classifier
+
+ATOL = 1e-5
+
+
+def torch_layer_and_ours(norm_first: bool, activation: str = "relu", bias: bool = True):
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.1, activation=activation, batch_first=True,
+                                       norm_first=norm_first, bias=bias)
+    with torch.no_grad():  # non-default LayerNorm and bias values, so that copying them is tested
+        for param in layer.parameters():
+            if param.ndim == 1:
+                param.normal_()
+    return layer.eval(), TransformerEncoderBlock.from_torch(layer).eval()
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_block_equals_pytorch_encoder_layer(norm_first, activation):
+    layer, ours = torch_layer_and_ours(norm_first, activation)
+    x = torch.randn(3, 7, 16, generator=torch.Generator().manual_seed(1))
+    output, weights = ours(x)
+    assert weights.shape == (3, 4, 7, 7)
+    assert torch.allclose(output, layer(x), atol=ATOL)
+    with torch.no_grad():  # PyTorch's fused inference path
+        assert torch.allclose(ours(x)[0], layer(x), atol=ATOL)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_block_equals_pytorch_with_masks(norm_first):
+    layer, ours = torch_layer_and_ours(norm_first)
+    x = torch.randn(3, 6, 16, generator=torch.Generator().manual_seed(2))
+    causal = causal_mask(6)
+    assert torch.allclose(ours(x, causal)[0], layer(x, src_mask=~causal), atol=ATOL)
+    keep = padding_mask(torch.tensor([6, 3, 5]))
+    output, _ = ours(x, keep[:, None, :])
+    expected = layer(x, src_key_padding_mask=~keep)
+    assert torch.allclose(output[keep], expected[keep], atol=ATOL)  # outputs at padded positions are not used
+
+
+def test_block_without_bias_equals_pytorch():
+    layer, ours = torch_layer_and_ours(False, bias=False)
+    x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(ours(x)[0], layer(x), atol=ATOL)
+
+
+def test_block_dropout_is_off_in_eval_and_on_in_training():
+    set_seed(0)
+    block = TransformerEncoderBlock(16, 4, 32, dropout=0.5)
+    x = torch.randn(2, 5, 16)
+    block.eval()
+    assert torch.equal(block(x)[0], block(x)[0])
+    block.train()
+    assert not torch.allclose(block(x)[0], block(x)[0])
+
+
+def test_block_bad_input():
+    with pytest.raises(ValueError, match="embed_dim must be divisible by num_heads, got embed_dim=10 and num_heads=4"):
+        TransformerEncoderBlock(10, 4, 32)
+    with pytest.raises(ValueError, match="activation must be one of 'relu', 'gelu', got 'tanh'"):
+        TransformerEncoderBlock(16, 4, 32, activation="tanh")
+    with pytest.raises(ValueError, match=r"query must have embed_dim=16 features \(last axis\), got query of shape \(2, 5, 8\)"):
+        TransformerEncoderBlock(16, 4, 32)(torch.randn(2, 5, 8))
+    with pytest.raises(TypeError, match="layer must be a torch.nn.TransformerEncoderLayer, got Linear"):
+        TransformerEncoderBlock.from_torch(nn.Linear(3, 3))
+    with pytest.raises(ValueError, match="layer's activation must be ReLU or GELU"):
+        TransformerEncoderBlock.from_torch(nn.TransformerEncoderLayer(16, 4, 32, activation=torch.tanh, batch_first=True))
+
+
+def test_sequence_transformer_shapes_and_attention_maps():
+    set_seed(0)
+    model = SequenceTransformer(10, 7, embed_dim=16, num_heads=2, ff_dim=32, num_layers=3, max_len=12).eval()
+    tokens = torch.randint(10, (4, 9))
+    assert model(tokens).shape == (4, 9, 7)
+    representations, weights = model.encode(tokens)
+    assert representations.shape == (4, 9, 16)
+    assert len(weights) == 3 and all(w.shape == (4, 2, 9, 9) for w in weights)
+    _, causal_weights = model.encode(tokens, causal_mask(9))
+    assert all(torch.equal(w.triu(1), torch.zeros_like(w)) for w in causal_weights)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_without_positions_the_model_is_permutation_equivariant(norm_first):
+    set_seed(0)
+    tokens = torch.randint(10, (3, 8))
+    permutation = torch.randperm(8)
+    blind = SequenceTransformer(10, 10, embed_dim=16, max_len=8, positional=False, norm_first=norm_first).eval()
+    assert torch.allclose(blind(tokens[:, permutation]), blind(tokens)[:, permutation], atol=ATOL)
+    seeing = SequenceTransformer(10, 10, embed_dim=16, max_len=8, positional=True, norm_first=norm_first).eval()
+    assert not torch.allclose(seeing(tokens[:, permutation]), seeing(tokens)[:, permutation], atol=1e-2)
+
+
+def test_sequence_transformer_bad_input():
+    model = SequenceTransformer(10, 10, embed_dim=16, max_len=8)
+    with pytest.raises(TypeError, match="tokens must hold int64 token ids, got dtype torch.float32"):
+        model(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match=r"tokens must have at most max_len=8 positions, got shape \(2, 9\)"):
+        model(torch.zeros(2, 9, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"tokens must be ids in \[0, 9\], got values from 0 to 10"):
+        model(torch.tensor([[0, 10]]))
+    with pytest.raises(ValueError, match=r"tokens must be 2-dimensional, got shape \(5,\)"):
+        model(torch.zeros(5, dtype=torch.long))
+
+
+class ReverserOnFirstPositions(nn.Module):
+    """Reverses the sequence at its first ``right`` positions and predicts class 0 elsewhere."""
+
+    def __init__(self, right: int) -> None:
+        super().__init__()
+        self.right = right
+        self.dummy = nn.Parameter(torch.zeros(1))  # evaluate_tokens finds the device from a parameter
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        predictions = torch.zeros_like(tokens)
+        predictions[:, :self.right] = tokens.flip(1)[:, :self.right]
+        return nn.functional.one_hot(predictions, 10).float() * 50
+
+
+def test_evaluate_tokens_counts_tokens_and_whole_sequences():
+    data = digit_sequence_task(length=4, num_train=20, num_test=10, seed=2)
+    model = ReverserOnFirstPositions(right=3)
+    loss, token_acc, sequence_acc = evaluate_tokens(model, data.X_train, data.Y_train, batch_size=7)
+    wrong_last = (data.Y_train[:, 3] != 0).float()
+    assert token_acc == pytest.approx((3 * 20 + (1 - wrong_last).sum().item()) / 80)
+    assert sequence_acc == pytest.approx((1 - wrong_last).mean().item())
+    assert loss == pytest.approx(50 * wrong_last.sum().item() / 80, rel=1e-4)  # each wrong token costs 50 nats
+
+
+def test_training_reverses_short_sequences():
+    data = digit_sequence_task("reverse", length=5, num_train=2000, num_test=300, seed=0)
+    set_seed(0)
+    model = SequenceTransformer(10, 10, embed_dim=32, num_heads=2, ff_dim=64, max_len=5)
+    history = train_token_classifier(model, data, epochs=4, lr=3e-3, batch_size=32, device="cpu", progress=False)
+    assert history.epochs == 4 and len(history.train_loss) == 4 and len(history.epoch_seconds) == 4
+    assert history.test_acc[-1] > 0.95
+    assert history.test_loss[-1] < history.test_loss[0]
+    assert evaluate_tokens(model, data.X_test, data.Y_test)[1] == pytest.approx(history.test_acc[-1])
+
+
+def test_training_is_repeatable():
+    data = digit_sequence_task(length=4, num_train=256, num_test=32, seed=0)
+    runs = []
+    for _ in range(2):
+        set_seed(1)
+        model = SequenceTransformer(10, 10, embed_dim=16, max_len=4)
+        runs.append(train_token_classifier(model, data, epochs=1, lr=1e-3, device="cpu", progress=False, seed=5).test_loss)
+    assert runs[0] == runs[1]
+
+
+def test_train_token_classifier_bad_input():
+    model = SequenceTransformer(10, 10, embed_dim=16, max_len=4)
+    X = torch.zeros(8, 4, dtype=torch.long)
+    mismatched = SequenceSplit(X, X[:, :3], X, X)
+    with pytest.raises(ValueError, match=r"data.X_train and data.Y_train must have the same shape .*\(8, 4\).*\(8, 3\)"):
+        train_token_classifier(model, mismatched, epochs=1, lr=0.1, progress=False)
+    with pytest.raises(TypeError, match="data.Y_test must hold int64 class labels, got dtype torch.float32"):
+        train_token_classifier(model, SequenceSplit(X, X, X, X.float()), epochs=1, lr=0.1, progress=False)
+    with pytest.raises(ValueError, match=r"epochs must be an integer in \[1, inf\], got 0"):
+        train_token_classifier(model, SequenceSplit(X, X, X, X), epochs=0, lr=0.1, progress=False)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        train_token_classifier(model, SequenceSplit(X, X, X, X), epochs=1, lr=0.1, optimizer="lbfgs", progress=False)
