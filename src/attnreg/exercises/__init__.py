@@ -9,6 +9,7 @@ from .bayes import check_prior_lambda
 from .dropconnect import check_dropconnect_forward
 from .dropout import check_downscale_dropout, check_dropout
 from .getting_started import check_accuracy
+from .rdrop import check_symmetric_kl
 from .transformer import check_causal_mask, check_merge_heads, check_scaled_dot_product_attention, check_split_heads
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "check_prior_lambda",
     "check_scaled_dot_product_attention",
     "check_split_heads",
+    "check_symmetric_kl",
     "expect_close",
     "expect_tensor",
     "run_check",
