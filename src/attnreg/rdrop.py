@@ -96,7 +96,7 @@ def symmetric_kl(logits_p: torch.Tensor, logits_q: torch.Tensor, reduction: str 
     return _reduce(terms, reduction)
 
 
-def check_targets(name: str, target: object, batch: int, classes: int) -> torch.Tensor:
+def _check_targets(name: str, target: object, batch: int, classes: int) -> torch.Tensor:
     """Check that ``target`` holds ``batch`` int64 class indices in ``[0, classes - 1]``."""
     target = check_tensor(name, target, ndim=1)
     if target.dtype != torch.long:
@@ -128,7 +128,7 @@ def rdrop_loss(
     * the paper writes ``CE1 + CE2 + alpha * SKL`` per example, twice our loss with ``alpha / 2``.
     """
     _check_logit_pair("logits1", logits1, "logits2", logits2)
-    check_targets("target", target, logits1.shape[0], logits1.shape[1])
+    _check_targets("target", target, logits1.shape[0], logits1.shape[1])
     alpha = check_positive("alpha", alpha, allow_zero=True)
     reduction = check_choice("reduction", reduction, LOSS_REDUCTIONS)
     cross_entropy = 0.5 * (F.cross_entropy(logits1, target) + F.cross_entropy(logits2, target))
