@@ -10,6 +10,7 @@ from .dropconnect import check_dropconnect_forward
 from .dropout import check_downscale_dropout, check_dropout
 from .getting_started import check_accuracy
 from .rdrop import check_symmetric_kl
+from .regularization import check_l2_penalty, check_soft_threshold, check_weight_decay_step
 from .transformer import check_causal_mask, check_merge_heads, check_scaled_dot_product_attention, check_split_heads
 
 __all__ = [
@@ -21,11 +22,14 @@ __all__ = [
     "check_downscale_dropout",
     "check_dropconnect_forward",
     "check_dropout",
+    "check_l2_penalty",
     "check_merge_heads",
     "check_prior_lambda",
     "check_scaled_dot_product_attention",
+    "check_soft_threshold",
     "check_split_heads",
     "check_symmetric_kl",
+    "check_weight_decay_step",
     "expect_close",
     "expect_tensor",
     "run_check",
