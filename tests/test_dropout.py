@@ -329,6 +329,8 @@ def test_dropout_variance_rejects_p_one_and_negative_variance():
         dropout_variance(0.0, 1.0, 1.0)
     with pytest.raises(ValueError, match="variance must be a finite number >= 0, got -1.0"):
         dropout_variance(0.0, -1.0, 0.5)
+    with pytest.raises(TypeError, match="mean must be a real number, got '0'"):
+        dropout_variance("0", 1.0, 0.5)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -438,6 +440,18 @@ def test_recalibrate_batchnorm_over_batches_and_errors():
     assert not any(m.training for m in model.modules())
     with pytest.raises(ValueError, match=r"batch_size must be an integer in \[2, inf\], got 1"):
         recalibrate_batchnorm(model, x, batch_size=1)
+    with pytest.raises(ValueError, match=r"x must hold at least 2 examples .*got shape \(1, 4\)"):
+        recalibrate_batchnorm(model, x[:1])
+
+
+def test_recalibrate_batchnorm_folds_a_last_batch_of_one_example_into_the_previous_one():
+    model = small_net().eval()
+    x = torch.randn(257, 4, generator=gen(23))
+    recalibrate_batchnorm(model, x, batch_size=256)  # 256 + 1 rows: one batch of 257
+    with torch.no_grad():
+        bn_input = model[:4](x)
+    assert torch.allclose(model[4].running_mean, bn_input.mean(0), atol=1e-5)
+    assert torch.allclose(model[4].running_var, bn_input.var(0), rtol=1e-4)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -465,6 +479,8 @@ def test_regression_helpers_reject_bad_arguments():
         train_regressor(model, x, y, epochs=1, lr=0.0)
     with pytest.raises(ValueError, match="low must be below high, got low=1.0 and high=1.0"):
         sine_regression(5, low=1.0, high=1.0)
+    with pytest.raises(TypeError, match="low must be a real number, got None"):
+        sine_regression(5, low=None)
 
 
 def test_binomial_tolerance():

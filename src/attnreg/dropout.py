@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_choice, check_int, check_positive, check_probability, check_tensor
+from ._validation import check_choice, check_int, check_positive, check_probability, check_real, check_tensor
 from .training import make_optimizer
 
 #: The scaling conventions of :func:`dropout` (the names PaddlePaddle uses).
@@ -194,10 +194,11 @@ def dropout_variance(mean: float, variance: float, p: float) -> tuple[float, flo
     training ``Var[a] = (variance + mean**2) / (1 - p) - mean**2``; inference ``Var[a] = variance``.
     Returns ``(train_variance, inference_variance)``; ``p`` must be below 1.
     """
+    mean = check_real("mean", mean)
     p = check_probability("p", p, allow_one=False)
     variance = check_positive("variance", variance, allow_zero=True)
-    second_moment = variance + float(mean) ** 2
-    return second_moment / (1.0 - p) - float(mean) ** 2, variance
+    second_moment = variance + mean**2
+    return second_moment / (1.0 - p) - mean**2, variance
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,6 +330,15 @@ def variance_shift(
     return {name: train_infer[1] / train_infer[0] for name, train_infer in variances.items()}
 
 
+def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """Consecutive ``(start, end)`` slices of ``n`` rows, ``batch_size`` each; a last batch of a
+    single row joins the one before it (BatchNorm cannot take the variance of one example)."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return list(zip(starts, starts[1:] + [n]))
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> nn.Module:
     """Re-estimate every BatchNorm layer's running mean and variance on ``x`` with dropout OFF.
@@ -336,10 +346,13 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 2
     After training with dropout before BatchNorm, the running statistics describe the training
     (dropout on) distribution; this replaces them by exact averages over ``x`` at inference
     conditions (BatchNorm in training mode with ``momentum=None``, everything else in eval mode).
+    Batches hold ``batch_size`` rows; a last batch of one row joins the previous batch.
     Returns ``model`` with its modes and momenta restored.
     """
     model = _check_model(model)
     x = check_tensor("x", x, min_ndim=2).to(_model_device(model, x))
+    if len(x) < 2:
+        raise ValueError(f"x must hold at least 2 examples (BatchNorm needs a variance), got shape {tuple(x.shape)}")
     batch_size = check_int("batch_size", batch_size, minimum=2)
     layers = [layer for _, layer in _batchnorm_layers(model)]
     momenta = [layer.momentum for layer in layers]
@@ -350,8 +363,8 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 2
                 layer.reset_running_stats()
                 layer.momentum = None  # cumulative average over the batches
                 layer.train()
-            for start in range(0, len(x), batch_size):
-                model(x[start:start + batch_size])
+            for start, end in _batch_bounds(len(x), batch_size):
+                model(x[start:end])
         finally:
             for layer, momentum in zip(layers, momenta):
                 layer.momentum = momentum
@@ -367,6 +380,7 @@ def sine_regression(n: int, low: float = -3.0, high: float = 3.0, noise_std: flo
     """``n`` points ``x ~ Uniform[low, high]``, ``y = sin(x) + x / 2 + noise``, shapes ``(n, 1)``."""
     n = check_int("n", n, minimum=1)
     noise_std = check_positive("noise_std", noise_std, allow_zero=True)
+    low, high = check_real("low", low), check_real("high", high)
     if not low < high:
         raise ValueError(f"low must be below high, got low={low!r} and high={high!r}")
     generator = _check_generator(generator)
