@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from attnreg.exercises import check_accuracy
 

@@ -9,6 +9,7 @@ from attnreg.training import (
     History,
     evaluate,
     evaluate_accuracy,
+    fit_epochs,
     make_optimizer,
     progress_enabled,
     train_classifier,
@@ -141,3 +142,36 @@ def test_bad_data():
                          epochs=1, lr=0.1, progress=False)
     with pytest.raises(ValueError, match="y must be 1-dimensional"):
         evaluate(small_model(), data.X_test, data.y_test[:, None])
+
+
+def test_fit_epochs_visits_every_index_once_per_epoch_and_records_the_evaluation():
+    model = nn.Linear(1, 1)
+    seen: list[torch.Tensor] = []
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        seen.append(idx)
+        return model(torch.ones(len(idx), 1)).pow(2).mean()
+
+    evaluations = iter([(1.0, 0.1), (2.0, 0.2), (3.0, 0.3), (4.0, 0.4)])
+
+    def evaluate_splits() -> dict[str, tuple[float, float]]:
+        return {"train": next(evaluations), "test": next(evaluations)}
+
+    history = fit_epochs(model, batch_loss, 10, evaluate_splits, torch.optim.SGD(model.parameters(), lr=0.1),
+                         epochs=2, batch_size=4, seed=3, progress=False)
+    assert [len(idx) for idx in seen] == [4, 4, 2, 4, 4, 2]
+    for epoch in (seen[:3], seen[3:]):
+        assert sorted(torch.cat(epoch).tolist()) == list(range(10))
+    assert history.train_loss == [1.0, 3.0] and history.test_acc == [0.2, 0.4]
+    assert len(history.epoch_seconds) == 2
+
+
+@pytest.mark.parametrize("name, kwargs", [("epochs", {"epochs": 0}), ("batch_size", {"batch_size": 0}),
+                                          ("num_train", {"num_train": 0})])
+def test_fit_epochs_rejects_bad_counts(name, kwargs):
+    model = nn.Linear(1, 1)
+    arguments = {"epochs": 1, "batch_size": 1, "num_train": 1} | kwargs
+    num_train = arguments.pop("num_train")
+    with pytest.raises(ValueError, match=name):
+        fit_epochs(model, lambda idx: model.weight.sum(), num_train, dict, torch.optim.SGD(model.parameters(), lr=0.1),
+                   progress=False, **arguments)

@@ -104,6 +104,57 @@ def make_optimizer(params, name: str, lr: float, weight_decay: float = 0.0, mome
     return optimizer_class(params, lr=lr, weight_decay=weight_decay)
 
 
+def fit_epochs(
+    model: nn.Module,
+    batch_loss: Callable[[torch.Tensor], torch.Tensor],
+    num_train: int,
+    evaluate_splits: Callable[[], dict[str, tuple[float, float]]],
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> History:
+    """The loop every trainer of the course shares: ``epochs`` passes over ``num_train`` examples.
+
+    Each epoch draws a permutation of the training indices from a generator seeded with ``seed``
+    and, per mini-batch of indices ``idx``, takes one ``optimizer`` step on ``batch_loss(idx)``
+    with the model in training mode. After each epoch ``evaluate_splits()`` returns
+    ``{"train": (loss, acc), "test": (loss, acc)}``, recorded in the :class:`History` with the
+    time of the training steps. ``progress=None`` shows a bar unless :func:`progress_enabled`
+    says to stay quiet.
+    """
+    epochs = check_int("epochs", epochs, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    num_train = check_int("num_train", num_train, minimum=1)
+    device = next(model.parameters()).device
+    shuffle = torch.Generator().manual_seed(seed)
+    history = History()
+    show = progress_enabled() if progress is None else progress
+    epoch_range = range(epochs)
+    if show:
+        from tqdm.auto import tqdm
+
+        epoch_range = tqdm(epoch_range, desc="epochs", leave=False)
+    for _ in epoch_range:
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(num_train, generator=shuffle).to(device)
+        for first in range(0, num_train, batch_size):
+            loss = batch_loss(order[first:first + batch_size])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        history.epoch_seconds.append(time.perf_counter() - start)
+        for split, (split_loss, split_acc) in evaluate_splits().items():
+            getattr(history, f"{split}_loss").append(split_loss)
+            getattr(history, f"{split}_acc").append(split_acc)
+        if show:
+            epoch_range.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
+    return history
+
+
 def train_classifier(
     model: nn.Module,
     data: ImageSplit,
@@ -139,30 +190,9 @@ def train_classifier(
     X_train, y_train = data.X_train.to(device), data.y_train.to(device)
     X_test, y_test = data.X_test.to(device), data.y_test.to(device)
     opt = make_optimizer(model.parameters(), optimizer, lr, weight_decay, momentum)
-    shuffle = torch.Generator().manual_seed(seed)
-    history = History()
 
-    show = progress_enabled() if progress is None else progress
-    epoch_range = range(epochs)
-    if show:
-        from tqdm.auto import tqdm
+    def evaluate_splits() -> dict[str, tuple[float, float]]:
+        return {"train": evaluate(model, X_train, y_train), "test": evaluate(model, X_test, y_test)}
 
-        epoch_range = tqdm(epoch_range, desc="epochs", leave=False)
-    for _ in epoch_range:
-        start = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(X_train), generator=shuffle).to(device)
-        for first in range(0, len(order), batch_size):
-            idx = order[first:first + batch_size]
-            loss = loss_fn(model, X_train[idx], y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        history.epoch_seconds.append(time.perf_counter() - start)
-        for split, (X, y) in (("train", (X_train, y_train)), ("test", (X_test, y_test))):
-            split_loss, split_acc = evaluate(model, X, y)
-            getattr(history, f"{split}_loss").append(split_loss)
-            getattr(history, f"{split}_acc").append(split_acc)
-        if show:
-            epoch_range.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
-    return history
+    return fit_epochs(model, lambda idx: loss_fn(model, X_train[idx], y_train[idx]), len(X_train), evaluate_splits,
+                      opt, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,7 +11,7 @@ from .attention.multihead import MultiHeadAttention
 from .attention.positional import sinusoidal_positional_encoding
 from .data.sequences import SequenceSplit
 from .device import get_device
-from .training import History, make_optimizer, progress_enabled
+from .training import History, fit_epochs, make_optimizer
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
@@ -225,31 +223,13 @@ def train_token_classifier(
     X_train, Y_train = data.X_train.to(device), data.Y_train.to(device)
     X_test, Y_test = data.X_test.to(device), data.Y_test.to(device)
     opt = make_optimizer(model.parameters(), optimizer, lr, weight_decay)
-    shuffle = torch.Generator().manual_seed(seed)
-    history = History()
 
-    show = progress_enabled() if progress is None else progress
-    epoch_range = range(epochs)
-    if show:
-        from tqdm.auto import tqdm
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        logits = model(X_train[idx])  # (batch, n, classes)
+        return F.cross_entropy(logits.flatten(0, 1), Y_train[idx].flatten())
 
-        epoch_range = tqdm(epoch_range, desc="epochs", leave=False)
-    for _ in epoch_range:
-        start = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(X_train), generator=shuffle).to(device)
-        for first in range(0, len(order), batch_size):
-            idx = order[first:first + batch_size]
-            logits = model(X_train[idx])  # (batch, n, classes)
-            loss = F.cross_entropy(logits.flatten(0, 1), Y_train[idx].flatten())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        history.epoch_seconds.append(time.perf_counter() - start)
-        for split, (X, Y) in (("train", (X_train, Y_train)), ("test", (X_test, Y_test))):
-            split_loss, split_acc, _ = evaluate_tokens(model, X, Y)
-            getattr(history, f"{split}_loss").append(split_loss)
-            getattr(history, f"{split}_acc").append(split_acc)
-        if show:
-            epoch_range.set_postfix(train_acc=f"{history.train_acc[-1]:.3f}", test_acc=f"{history.test_acc[-1]:.3f}")
-    return history
+    def evaluate_splits() -> dict[str, tuple[float, float]]:
+        return {"train": evaluate_tokens(model, X_train, Y_train)[:2], "test": evaluate_tokens(model, X_test, Y_test)[:2]}
+
+    return fit_epochs(model, batch_loss, len(X_train), evaluate_splits, opt, epochs=epochs, batch_size=batch_size,
+                      seed=seed, progress=progress)
