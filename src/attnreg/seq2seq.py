@@ -105,6 +105,7 @@ def greedy_decode(model: Seq2Seq, source: torch.Tensor, lengths: torch.Tensor, m
     Returns the tokens ``(B, max_len)`` (``<pad>`` after a sequence's ``</s>``) and the attention
     weights ``(B, max_len, S)`` of every step (zero after ``</s>``). The model's mode is restored.
     """
+    _check_model(model)
     max_len = check_int("max_len", max_len, minimum=1)
     was_training = model.training
     model.eval()
@@ -129,12 +130,20 @@ def greedy_decode(model: Seq2Seq, source: torch.Tensor, lengths: torch.Tensor, m
     return F.pad(tokens, (0, missing), value=CharVocab.PAD), F.pad(weights, (0, 0, 0, missing))
 
 
+def _check_model(model: object) -> Seq2Seq:
+    if not isinstance(model, Seq2Seq):
+        raise TypeError(f"model must be a Seq2Seq, got {type(model).__name__}")
+    return model
+
+
 def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
 def exact_match(model: Seq2Seq, pairs: SequencePairs, batch_size: int = 1000) -> float:
     """Fraction of sequences whose greedy decoding equals the target exactly, ``</s>`` included."""
+    _check_model(model)
+    pairs = _check_pairs("pairs", pairs)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     device = _model_device(model)
     correct = 0
@@ -157,6 +166,9 @@ def sequence_loss(model: Seq2Seq, batch: SequencePairs) -> tuple[torch.Tensor, t
 @torch.no_grad()
 def evaluate_seq2seq(model: Seq2Seq, pairs: SequencePairs, batch_size: int = 1000) -> tuple[float, float]:
     """Teacher-forced token cross-entropy and greedy exact match of ``model`` on ``pairs``, in eval mode."""
+    _check_model(model)
+    pairs = _check_pairs("pairs", pairs)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     device = _model_device(model)
     was_training = model.training
     model.eval()
@@ -201,6 +213,7 @@ def train_seq2seq(
     test set. ``epoch_seconds`` times the training steps alone. Mini-batches follow a permutation
     drawn from a generator seeded with ``seed``.
     """
+    _check_model(model)
     epochs = check_int("epochs", epochs, minimum=1)
     lr = check_positive("lr", lr)
     batch_size = check_int("batch_size", batch_size, minimum=1)

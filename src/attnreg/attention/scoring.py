@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_choice, check_int, check_tensor
-from .softmax import check_mask, masked_softmax
+from .softmax import masked_softmax
 
 #: ``score(q, k) -> scores``: any of the modules below, or a function with the same shapes.
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -105,10 +105,16 @@ class AdditiveScore(nn.Module):
 
 
 def _check_values(k: torch.Tensor, v: object) -> torch.Tensor:
+    k = check_tensor("k", k, min_ndim=2, floating=True)
     v = check_tensor("v", v, min_ndim=2, floating=True)
     if v.shape[-2] != k.shape[-2]:
         raise ValueError(f"v must have one value per key (n_k={k.shape[-2]} rows in its second-to-last dimension), "
                          f"got k of shape {_shape(k)} and v of shape {_shape(v)}")
+    try:
+        torch.broadcast_shapes(k.shape[:-2], v.shape[:-2])
+    except RuntimeError:
+        raise ValueError("the leading (batch) dimensions of k and v must broadcast, "
+                         f"got k of shape {_shape(k)} and v of shape {_shape(v)}") from None
     return v
 
 
@@ -155,8 +161,6 @@ def hard_attention(
     score = ScaledDotScore() if score is None else score
     v = k if v is None else _check_values(k, v)
     scores = score(q, k)
-    if mask is not None:
-        mask = check_mask(mask, scores)
     with torch.no_grad():  # picking an index is not differentiable: nothing to track
         probabilities = masked_softmax(scores, mask)
         has_key = probabilities.sum(-1, keepdim=True) > 0

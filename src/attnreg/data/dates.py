@@ -62,8 +62,10 @@ class CharVocab:
     SPECIALS = ("<pad>", "<s>", "</s>")
 
     def __init__(self, characters: Sequence[str] | str) -> None:
+        if not isinstance(characters, (str, Sequence)) or not characters:
+            raise ValueError(f"characters must be a non-empty string or sequence of characters, got {characters!r}")
         chars = sorted(set(characters))
-        if any(len(c) != 1 for c in chars):
+        if any(not isinstance(c, str) or len(c) != 1 for c in chars):
             raise ValueError(f"characters must be single characters, got {[c for c in chars if len(c) != 1]}")
         self.tokens: list[str] = list(self.SPECIALS) + chars
         self.index = {token: i for i, token in enumerate(self.tokens)}
@@ -76,7 +78,9 @@ class CharVocab:
 
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
         """Ids of the characters of ``text``, optionally framed by ``<s>`` and ``</s>``."""
-        unknown = sorted(set(text) - set(self.index) - set(self.SPECIALS))
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        unknown = sorted(set(text) - set(self.index))
         if unknown:
             raise ValueError(f"text {text!r} has characters outside the vocabulary: {unknown}")
         return [self.BOS] * add_bos + [self.index[c] for c in text] + [self.EOS] * add_eos
@@ -145,6 +149,7 @@ def random_dates(n: int, seed: int = 0) -> list[datetime.date]:
     """``n`` distinct dates drawn uniformly from [1950-01-01, 2049-12-31] with a seeded generator."""
     total_days = (LAST_DATE - FIRST_DATE).days + 1
     n = check_int("n", n, minimum=1, maximum=total_days)
+    seed = check_int("seed", seed, minimum=0)
     offsets = torch.randperm(total_days, generator=torch.Generator().manual_seed(seed))[:n]
     return [FIRST_DATE + datetime.timedelta(days=int(o)) for o in offsets]
 
@@ -165,6 +170,10 @@ def load_dates(n_train: int = 10_000, n_test: int = 2_000, styles: Sequence[str]
         if style not in DATE_FORMATS:
             raise ValueError(f"styles must be names from DATE_FORMATS {list(DATE_FORMATS)}, got {style!r}")
     seed = check_int("seed", seed, minimum=0)
+    total_days = (LAST_DATE - FIRST_DATE).days + 1
+    if n_train + n_test > total_days:
+        raise ValueError(f"n_train + n_test must be at most {total_days} (the days from {FIRST_DATE} to {LAST_DATE}), "
+                         f"got n_train={n_train} and n_test={n_test}")
     dates = random_dates(n_train + n_test, seed)
     choice = torch.randint(len(styles), (len(dates),), generator=torch.Generator().manual_seed(seed + 1))
     pairs = [(format_date(d, styles[int(c)]), d.isoformat()) for d, c in zip(dates, choice)]

@@ -5,6 +5,7 @@ feedback per case and returns a :class:`CheckResult` whose ``.passed`` says whet
 """
 
 from ._framework import CaseResult, CheckResult, Feedback, expect_close, expect_tensor, run_check
+from .attention import check_masked_softmax
 from .bayes import check_prior_lambda
 from .dropconnect import check_dropconnect_forward
 from .dropout import check_downscale_dropout, check_dropout
@@ -23,6 +24,7 @@ __all__ = [
     "check_dropconnect_forward",
     "check_dropout",
     "check_l2_penalty",
+    "check_masked_softmax",
     "check_merge_heads",
     "check_prior_lambda",
     "check_scaled_dot_product_attention",

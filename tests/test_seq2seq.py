@@ -1,0 +1,122 @@
+import pytest
+import torch
+
+from attnreg.attention import AdditiveScore, BilinearScore, DotScore, ScaledDotScore
+from attnreg.data import CharVocab, SequencePairs, load_dates
+from attnreg.seq2seq import (SCORES, Seq2Seq, evaluate_seq2seq, exact_match, greedy_decode, make_score,
+                             sequence_loss, train_seq2seq)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dates(n_train=256, n_test=64, seed=0)
+
+
+def small_model(data, score="additive", seed=0):
+    torch.manual_seed(seed)
+    return Seq2Seq(len(data.source_vocab), len(data.target_vocab), score=score, embed_dim=8, hidden_dim=12)
+
+
+@pytest.mark.parametrize("score", SCORES)
+def test_shapes(data, score):
+    model = small_model(data, score)
+    batch = data.train[:5]
+    keys, mask, state = model.encode(batch.source, batch.source_lengths)
+    S = batch.source.shape[1]
+    assert keys.shape == (5, S, 24) and mask.shape == (5, 1, S) and state.shape == (1, 5, 24)
+    logits, weights = model(batch.source, batch.source_lengths, batch.target[:, :-1])
+    T = batch.target.shape[1] - 1
+    assert logits.shape == (5, T, len(data.target_vocab)) and weights.shape == (5, T, S)
+    assert torch.allclose(weights.sum(-1), torch.ones(5, T), atol=1e-5)
+    padding = torch.arange(S)[None, :] >= batch.source_lengths[:, None]  # (5, S)
+    assert padding.any() and (weights * padding[:, None, :]).abs().max() == 0  # no weight on padding
+
+
+def test_make_score_builds_each_module():
+    assert isinstance(make_score("additive", 6, 6), AdditiveScore)
+    assert make_score("additive", 6, 6, hidden_dim=3).v.weight.shape == (1, 3)
+    assert isinstance(make_score("dot", 6, 6), DotScore) and isinstance(make_score("scaled_dot", 6, 6), ScaledDotScore)
+    assert isinstance(make_score("bilinear", 6, 4), BilinearScore)
+
+
+def test_padding_does_not_change_a_sequence(data):
+    model = small_model(data).eval()
+    source, lengths = data.encode(["5 Mar 2019", "Wednesday, 27 September 2023"])
+    target = data.train.target[:2, :-1]
+    alone_source, alone_lengths = data.encode(["5 Mar 2019"])
+    assert source.shape[1] > alone_source.shape[1]  # the first sequence is padded in the batch
+    keys, _, state = model.encode(source, lengths)
+    alone_keys, _, alone_state = model.encode(alone_source, alone_lengths)
+    assert torch.allclose(keys[0, :10], alone_keys[0], atol=1e-6) and torch.allclose(state[:, 0], alone_state[:, 0], atol=1e-6)
+    assert keys[0, 10:].abs().max() == 0
+    logits, weights = model(source, lengths, target)
+    alone_logits, alone_weights = model(alone_source, alone_lengths, target[:1])
+    assert torch.allclose(logits[0], alone_logits[0], atol=1e-5)
+    assert torch.allclose(weights[0, :, :10], alone_weights[0], atol=1e-6) and weights[0, :, 10:].abs().max() == 0
+    # extra padding columns on the same batch change nothing either
+    wider = torch.nn.functional.pad(source, (0, 4), value=CharVocab.PAD)
+    assert torch.allclose(model(wider, lengths, target)[0], logits, atol=1e-5)
+
+
+def test_greedy_decode_stops_at_end_token(data):
+    model = small_model(data)
+    with torch.no_grad():  # make </s> the most likely token at every step
+        model.output.weight.zero_()
+        model.output.bias.zero_()
+        model.output.bias[CharVocab.EOS] = 10.0
+    batch = data.test[:4]
+    tokens, weights = greedy_decode(model, batch.source, batch.source_lengths, max_len=7)
+    assert tokens.shape == (4, 7) and weights.shape == (4, 7, batch.source.shape[1])
+    assert (tokens[:, 0] == CharVocab.EOS).all() and (tokens[:, 1:] == CharVocab.PAD).all()
+    assert torch.allclose(weights[:, 0].sum(-1), torch.ones(4)) and (weights[:, 1:] == 0).all()
+    assert model.training  # the mode is restored
+    with torch.no_grad():  # </s> only from step 3 on: earlier tokens are kept, later ones are padding
+        model.output.bias[CharVocab.EOS] = -10.0
+        model.output.bias[5] = 10.0
+    tokens, _ = greedy_decode(model, batch.source, batch.source_lengths, max_len=3)
+    assert (tokens == 5).all()
+
+
+def test_tiny_training_run_lowers_the_loss_and_exact_match_is_consistent(data):
+    model = small_model(data)
+    before, _ = evaluate_seq2seq(model, data.test)
+    history = train_seq2seq(model, data.train, data.test, epochs=2, lr=1e-2, batch_size=32, monitor_size=16, seed=0, device="cpu",
+                            progress=False)
+    assert history.epochs == 2 and len(history.epoch_seconds) == 2 and len(history.train_loss) == 2
+    assert history.test_loss[-1] < 0.8 * before, (history.test_loss, before)
+    loss, match = evaluate_seq2seq(model, data.test)
+    assert loss == pytest.approx(history.test_loss[-1]) and match == exact_match(model, data.test, batch_size=7)
+    tokens, _ = greedy_decode(model, data.test.source, data.test.source_lengths, max_len=data.test.target.shape[1] - 1)
+    manual = sum(data.target_vocab.decode(row) == iso for row, (_, iso) in zip(tokens, data.test_text)) / len(data.test)
+    assert match == pytest.approx(manual)
+
+
+def test_sequence_loss_ignores_padding(data):
+    model = small_model(data)
+    batch = data.train[:3]
+    loss, logits = sequence_loss(model, batch)
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.target[:, 1:].reshape(-1))
+    assert torch.allclose(loss, expected)  # date targets have no padding: every token counts
+    assert logits.shape[:2] == batch.target[:, 1:].shape
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda d: Seq2Seq(len(d.source_vocab), len(d.target_vocab), score="cosine"), ValueError, r"score must be one of 'additive', 'dot', 'scaled_dot', 'bilinear', got 'cosine'"),
+    (lambda d: Seq2Seq(3, 10), ValueError, r"source_vocab_size must be an integer in \[4, inf\], got 3"),
+    (lambda d: Seq2Seq(40, 10, hidden_dim=0), ValueError, r"hidden_dim must be an integer in \[1, inf\], got 0"),
+    (lambda d: make_score("dot", 6, 4), ValueError, r"score='dot' needs query_dim == key_dim, got query_dim=6 and key_dim=4"),
+    (lambda d: small_model(d).encode(d.train.source[:2], torch.tensor([5, 40])), ValueError, r"lengths must hold one length in \[1, \d+\] per row of source of shape \(2, \d+\)"),
+    (lambda d: small_model(d).encode(d.train.source[:2], torch.tensor([5])), ValueError, r"lengths must hold one length .* got lengths of shape \(1,\)"),
+    (lambda d: small_model(d).encode(d.train.source[0], torch.tensor([5])), ValueError, r"source must be 2-dimensional, got shape \(\d+,\)"),
+    (lambda d: greedy_decode(small_model(d), d.test.source[:2], d.test.source_lengths[:2], max_len=0), ValueError, r"max_len must be an integer in \[1, inf\], got 0"),
+    (lambda d: greedy_decode(torch.nn.Linear(2, 2), d.test.source[:2], d.test.source_lengths[:2], max_len=3), TypeError, "model must be a Seq2Seq, got Linear"),
+    (lambda d: exact_match(small_model(d), d.test.source), TypeError, "pairs must be a SequencePairs, got Tensor"),
+    (lambda d: exact_match(small_model(d), d.test, batch_size=0), ValueError, r"batch_size must be an integer in \[1, inf\], got 0"),
+    (lambda d: train_seq2seq(small_model(d), d.train, d.test, epochs=0), ValueError, r"epochs must be an integer in \[1, inf\], got 0"),
+    (lambda d: train_seq2seq(small_model(d), d.train, d.test, epochs=1, lr=-1.0), ValueError, r"lr must be a finite number > 0, got -1.0"),
+    (lambda d: train_seq2seq(small_model(d), d.train.source, d.test, epochs=1), TypeError, "train must be a SequencePairs, got Tensor"),
+    (lambda d: train_seq2seq(small_model(d), d.train, SequencePairs(d.test.source, d.test.source_lengths, d.test.target[:, :1]), epochs=1), ValueError, r"test.target must hold at least <s> and </s> per row, got shape \(64, 1\)"),
+])
+def test_errors(data, call, error, message):
+    with pytest.raises(error, match=message):
+        call(data)
