@@ -399,7 +399,7 @@ def test_train_linear_regression_rejects_bad_input():
         train_linear_regression(X, y, X, **kw)
     with pytest.raises(ValueError, match=r"X_test must have the 4 columns of X_train, got shape \(20, 3\)"):
         train_linear_regression(X, y, X[:, :3], y, **kw)
-    with pytest.raises(ValueError, match="X and y must have the same number of rows"):
+    with pytest.raises(ValueError, match="X_train and y_train must have the same number of rows"):
         train_linear_regression(X, y[:5], **kw)
     with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, inf\], got 0"):
         train_linear_regression(X, y, epochs=2, lr=0.01, batch_size=0)

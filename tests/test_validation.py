@@ -45,3 +45,21 @@ def test_accepting_values_returns_them():
 def test_errors_name_argument_value_and_expectation(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_check_generator_accepts_none_and_generators_only():
+    generator = torch.Generator()
+    assert v.check_generator(None) is None and v.check_generator(generator) is generator
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
+        v.check_generator(0)
+
+
+def test_check_regression_data_names_the_arguments():
+    X, y = torch.zeros(4, 2), torch.zeros(4)
+    assert v.check_regression_data(X, y)[0] is X
+    with pytest.raises(ValueError, match=r"X_test and y_test must have the same number of rows, got X_test of shape \(4, 2\)"):
+        v.check_regression_data(X, y[:3], "X_test", "y_test")
+    with pytest.raises(ValueError, match="y must have the dtype and device of X"):
+        v.check_regression_data(X, y.double())
+    with pytest.raises(TypeError, match="y must be a floating-point tensor"):
+        v.check_regression_data(X, torch.zeros(4, dtype=torch.long))

@@ -98,3 +98,21 @@ def check_same_length(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor
             f"{name_a} and {name_b} must have the same number of rows, "
             f"got {name_a} of shape {tuple(a.shape)} and {name_b} of shape {tuple(b.shape)}"
         )
+
+
+def check_generator(generator: object) -> torch.Generator | None:
+    """Check an optional random-number generator: a ``torch.Generator`` or ``None`` (torch's global one)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    return generator
+
+
+def check_regression_data(X: object, y: object, x_name: str = "X", y_name: str = "y") -> tuple[torch.Tensor, torch.Tensor]:
+    """Check a design matrix ``X (n, d)`` and real targets ``y (n,)`` of the same floating dtype and device."""
+    X = check_tensor(x_name, X, ndim=2, floating=True)
+    y = check_tensor(y_name, y, ndim=1, floating=True)
+    check_same_length(x_name, X, y_name, y)
+    if y.dtype != X.dtype or y.device != X.device:
+        raise ValueError(f"{y_name} must have the dtype and device of {x_name} ({X.dtype} on {X.device}), "
+                         f"got {y.dtype} on {y.device}")
+    return X, y

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-from ._validation import check_choice, check_int, check_positive, check_real, check_tensor
-from .regularization import _check_xy, fit_elastic_net, fit_ridge
+from ._validation import check_choice, check_int, check_positive, check_real, check_regression_data, check_tensor
+from .regularization import fit_elastic_net, fit_ridge
 
 PRIORS = (None, "gaussian", "laplace", "elastic_net")
 
@@ -98,7 +98,7 @@ def log_likelihood(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, sigma:
 
     ``theta`` has shape ``(..., d)``; the result has shape ``theta.shape[:-1]``.
     """
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     theta = _check_theta(theta, X.shape[1])
     sigma = check_positive("sigma", sigma)
     n = X.shape[0]
@@ -134,7 +134,7 @@ def neg_log_posterior(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, sig
     module doc (``prior=None``: the negative log-likelihood). Differentiable in ``theta``, which may be a
     batch of shape ``(..., d)``.
     """
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     theta = _check_theta(theta, X.shape[1])
     return -log_likelihood(theta, X, y, sigma) - log_prior(theta, prior, scale)
 
@@ -146,7 +146,7 @@ def neg_log_posterior(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, sig
 def least_squares_mle(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The maximum-likelihood estimate under Gaussian noise: ``argmin ||y - X theta||^2`` (least squares),
     the one of smallest norm if there are several (:func:`~attnreg.regularization.fit_ridge` with ``lam = 0``)."""
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     return fit_ridge(X, y, 0.0, fit_intercept=False).weight
 
 
@@ -156,7 +156,7 @@ def ridge_map(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float) -> tor
     Computed in closed form by :func:`~attnreg.regularization.fit_ridge`, whose objective
     ``1/n sum_i 1/2 (y_i - theta^T x_i)^2 + lam 1/2 ||theta||^2`` is ``J / (2n)`` for ``lam = lambda / n``.
     """
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     lam = gaussian_prior_lambda(sigma, tau)
     return fit_ridge(X, y, lam / len(X), fit_intercept=False).weight
 
@@ -181,7 +181,7 @@ def lasso_map(X: torch.Tensor, y: torch.Tensor, sigma: float, b: float, *,
     ``tol`` and ``max_iter`` are those of :func:`~attnreg.regularization.fit_elastic_net` (``tol`` bounds the
     violation of the optimality conditions of ``J / (2n)``).
     """
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     return _penalized_least_squares(X, y, 0.0, laplace_prior_lambda(sigma, b), tol, max_iter)
 
 
@@ -190,7 +190,7 @@ def elastic_net_map(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float, 
     """MAP estimate under the elastic-net prior ``exp(-theta_j^2 / (2 tau^2) - |theta_j| / b) / Z``:
     ``argmin ||y - X theta||^2 + (sigma^2 / tau^2) ||theta||_2^2 + (2 sigma^2 / b) ||theta||_1``
     (``tol`` and ``max_iter`` as in :func:`lasso_map`)."""
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     return _penalized_least_squares(X, y, gaussian_prior_lambda(sigma, tau), laplace_prior_lambda(sigma, b),
                                     tol, max_iter)
 
@@ -225,7 +225,7 @@ class DensityGrid:
 def density_grid(X: torch.Tensor, y: torch.Tensor, sigma: float, prior: str | None, scale: object = None,
                  limits: tuple[float, float] = (-2.0, 2.0), steps: int = 201) -> DensityGrid:
     """Evaluate :func:`log_likelihood`, :func:`log_prior` and their sum on a square grid over ``limits``."""
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     if X.shape[1] != 2:
         raise ValueError(f"X must have 2 columns for a 2-D picture, got shape {tuple(X.shape)}")
     low, high = check_real("limits[0]", limits[0]), check_real("limits[1]", limits[1])

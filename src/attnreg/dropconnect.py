@@ -35,7 +35,7 @@ from torch.autograd.function import once_differentiable
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from ._validation import check_choice, check_int, check_probability, check_tensor
+from ._validation import check_choice, check_generator, check_int, check_probability, check_tensor
 
 #: The most mask entries drawn at once (16 MiB in float32); per-example masks come in chunks of
 #: examples below this size.
@@ -74,12 +74,6 @@ def _check_layer_tensors(x: object, weight: object, bias: object) -> tuple[torch
             raise ValueError(f"bias must have out_features={weight.shape[0]} entries (one per row of weight), "
                              f"got shape {tuple(bias.shape)}")
     return x, weight, bias
-
-
-def _check_generator(generator: object) -> torch.Generator | None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    return generator
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,7 +160,7 @@ def dropconnect_linear(
     """
     x, weight, bias = _check_layer_tensors(x, weight, bias)
     p = _check_drop_probability(p)
-    generator = _check_generator(generator)
+    generator = check_generator(generator)
     if chunk_size is not None:
         chunk_size = check_int("chunk_size", chunk_size, minimum=1)
     if p == 0:

@@ -20,7 +20,7 @@ from typing import Union
 import torch
 from torch import nn
 
-from ._validation import check_choice, check_int, check_positive, check_real, check_same_length, check_tensor
+from ._validation import check_choice, check_int, check_positive, check_real, check_regression_data, check_tensor
 from .data.polynomial import polynomial_data
 from .training import OPTIMIZERS, make_optimizer
 
@@ -213,15 +213,6 @@ class LinearFit:
         return X @ self.weight + self.bias
 
 
-def _check_xy(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    X = check_tensor("X", X, ndim=2, floating=True)
-    y = check_tensor("y", y, ndim=1, floating=True)
-    check_same_length("X", X, "y", y)
-    if y.dtype != X.dtype or y.device != X.device:
-        raise ValueError(f"y must have the dtype and device of X ({X.dtype} on {X.device}), got {y.dtype} on {y.device}")
-    return X, y
-
-
 def _center(X: torch.Tensor, y: torch.Tensor, fit_intercept: bool
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """With an unpenalized bias, its optimum is ``b = mean(y) - mean(X) w``: fit ``w`` on centred data."""
@@ -238,7 +229,7 @@ def _with_bias(w: torch.Tensor, x_mean: torch.Tensor, y_mean: torch.Tensor) -> L
 
 def squared_error(fit: LinearFit, X: torch.Tensor, y: torch.Tensor) -> float:
     """The mean squared error ``1/n sum_i (y_i - y_hat_i)^2`` of ``fit`` on ``(X, y)``."""
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     return (fit.predict(X) - y).pow(2).mean().item()
 
 
@@ -249,7 +240,7 @@ def fit_ridge(X: torch.Tensor, y: torch.Tensor, lam: float, fit_intercept: bool 
     ``V diag(s / (s^2 + n lam)) U^T y``. With ``lam = 0`` this is the least-squares solution of smallest
     norm (directions with ``s`` below ``max(n, d) * eps * s_max`` are dropped), defined even when ``d > n``.
     """
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     lam = check_positive("lam", lam, allow_zero=True)
     Xc, yc, x_mean, y_mean = _center(X, y, fit_intercept)
     U, s, Vh = torch.linalg.svd(Xc, full_matrices=False)
@@ -308,7 +299,7 @@ def fit_polynomial(x: torch.Tensor, y: torch.Tensor, degree: int, lam: float = 0
     (the solution of smallest norm among the many that do).
     """
     lam = check_positive("lam", lam, allow_zero=True)
-    features, y = _check_xy(polynomial_features(x, degree, basis), y)
+    features, y = check_regression_data(polynomial_features(x, degree, basis), y)
     if degree == 0:  # a constant: the mean
         return PolynomialFit(LinearFit(features.new_zeros(0), float(y.mean())), 0, basis)
     return PolynomialFit(fit_ridge(features, y, lam), degree, basis)
@@ -348,7 +339,7 @@ def augment_with_noise(X: torch.Tensor, y: torch.Tensor, copies: int, noise_std:
 
     Returns ``(X_aug, y_aug)`` with ``copies * n`` rows; the targets are repeated unchanged.
     """
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     copies = check_int("copies", copies, minimum=1)
     noise_std = check_positive("noise_std", noise_std, allow_zero=True)
     X_aug = X.repeat(copies, 1)
@@ -385,7 +376,7 @@ def _half_squared_error(weight: torch.Tensor, bias: torch.Tensor | float, X: tor
 def half_squared_error(weight: torch.Tensor, bias: torch.Tensor | float, X: torch.Tensor, y: torch.Tensor
                        ) -> torch.Tensor:
     """``1/n sum_i 1/2 (y_i - w^T x_i - b)^2``, the loss of the linear-regression experiments."""
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     weight = check_tensor("weight", weight, ndim=1, floating=True)
     if len(weight) != X.shape[1]:
         raise ValueError(f"weight must have {X.shape[1]} entries (one per column of X), got shape {tuple(weight.shape)}")
@@ -415,11 +406,11 @@ def train_linear_regression(
     and the order of the mini-batches come from a generator seeded with ``seed``. Use a seed different
     from the one that drew the data: the same seed would make the initial ``w`` equal to the first inputs.
     """
-    X_train, y_train = _check_xy(X_train, y_train)
+    X_train, y_train = check_regression_data(X_train, y_train, "X_train", "y_train")
     if (X_test is None) != (y_test is None):
         raise ValueError("X_test and y_test must be given together")
     if X_test is not None:
-        X_test, y_test = _check_xy(X_test, y_test)
+        X_test, y_test = check_regression_data(X_test, y_test, "X_test", "y_test")
         if X_test.shape[1] != X_train.shape[1]:
             raise ValueError(f"X_test must have the {X_train.shape[1]} columns of X_train, got shape {tuple(X_test.shape)}")
     epochs = check_int("epochs", epochs, minimum=1)
@@ -462,7 +453,7 @@ def train_linear_regression(
 def elastic_net_objective(X: torch.Tensor, y: torch.Tensor, fit: LinearFit, lam: float, l1_ratio: float = 1.0
                           ) -> float:
     """``J = 1/n sum_i 1/2 (y_i - w^T x_i - b)^2 + lam * (rho ||w||_1 + (1 - rho) 1/2 ||w||^2)``, ``rho = l1_ratio``."""
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     lam = check_positive("lam", lam, allow_zero=True)
     penalty = elastic_net_penalty(fit.weight, l1_ratio)
     return (half_squared_error(fit.weight, fit.bias, X, y) + lam * penalty).item()
@@ -478,7 +469,7 @@ def l1_descent(X: torch.Tensor, y: torch.Tensor, lam: float, *, method: str, lr:
     ``method="subgradient"`` takes :func:`l1_subgradient_step`, ``"proximal"`` :func:`l1_proximal_step`.
     Returns the final fit and the objective before each step and after the last.
     """
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     lam = check_positive("lam", lam, allow_zero=True)
     method = check_choice("method", method, L1_METHODS)
     lr = check_positive("lr", lr)
@@ -506,7 +497,7 @@ def fit_elastic_net(X: torch.Tensor, y: torch.Tensor, lam: float, l1_ratio: floa
     to ``tol``: ``|g_j + lam rho sign(w_j)| <= tol`` where ``w_j != 0`` and ``|g_j| <= lam rho + tol`` where
     ``w_j = 0``, ``g = grad f(w)``; it warns if ``max_iter`` runs out. ``init`` is a warm start for ``w``.
     """
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     lam = check_positive("lam", lam, allow_zero=True)
     l1_ratio = _check_l1_ratio(l1_ratio)
     tol = check_positive("tol", tol)
@@ -549,7 +540,7 @@ def lasso_lambda_max(X: torch.Tensor, y: torch.Tensor, fit_intercept: bool = Tru
     At ``w = 0`` the gradient of the data term is ``-X^T y / n``, and 0 is optimal exactly when every
     ``|x_j^T y| / n <= lam``.
     """
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     Xc, yc, _, _ = _center(X, y, fit_intercept)
     return (Xc.T @ yc).abs().max().item() / len(X)
 
@@ -563,7 +554,7 @@ def lasso_path(X: torch.Tensor, y: torch.Tensor, lams: Iterable[float], l1_ratio
     lams = [check_positive(f"lams[{i}]", lam, allow_zero=True) for i, lam in enumerate(lams)]
     if not lams:
         raise ValueError("lams must hold at least one value, got none")
-    X, y = _check_xy(X, y)
+    X, y = check_regression_data(X, y)
     weights = torch.empty(len(lams), X.shape[1], dtype=X.dtype, device=X.device)
     w = None
     for i in sorted(range(len(lams)), key=lambda i: -lams[i]):
