@@ -15,17 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_choice, check_int, check_positive, check_probability, check_real, check_tensor
+from ._validation import check_choice, check_generator, check_int, check_positive, check_probability, check_real, check_tensor
 from .training import make_optimizer
 
 #: The scaling conventions of :func:`dropout` (the names PaddlePaddle uses).
 MODES = ("upscale_in_train", "downscale_in_infer")
-
-
-def _check_generator(generator: object) -> torch.Generator | None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    return generator
 
 
 def _check_bool(name: str, value: object) -> bool:
@@ -74,7 +68,7 @@ def dropout(
     p = check_probability("p", p)
     training = _check_bool("training", training)
     mode = check_choice("mode", mode, MODES)
-    generator = _check_generator(generator)
+    generator = check_generator(generator)
     if not training:
         return x if mode == "upscale_in_train" else x * (1.0 - p)
     if p == 0.0:
@@ -111,7 +105,7 @@ def spatial_dropout(x: torch.Tensor, p: float, training: bool = True,
     x = check_tensor("x", x, min_ndim=3, floating=True)
     p = check_probability("p", p)
     training = _check_bool("training", training)
-    generator = _check_generator(generator)
+    generator = check_generator(generator)
     if not training or p == 0.0:
         return x
     keep = dropout_mask(tuple(x.shape[:2]) + (1,) * (x.ndim - 2), p, x, generator)
@@ -158,7 +152,7 @@ def drop_block2d(x: torch.Tensor, p: float, block_size: int, training: bool = Tr
     p = check_probability("p", p)
     block_size = check_int("block_size", block_size, minimum=1, maximum=min(x.shape[-2:]))
     training = _check_bool("training", training)
-    generator = _check_generator(generator)
+    generator = check_generator(generator)
     if not training or p == 0.0:
         return x
     if p == 1.0:
@@ -383,7 +377,7 @@ def sine_regression(n: int, low: float = -3.0, high: float = 3.0, noise_std: flo
     low, high = check_real("low", low), check_real("high", high)
     if not low < high:
         raise ValueError(f"low must be below high, got low={low!r} and high={high!r}")
-    generator = _check_generator(generator)
+    generator = check_generator(generator)
     x = low + (high - low) * torch.rand(n, 1, generator=generator)
     return x, torch.sin(x) + x / 2 + noise_std * torch.randn(n, 1, generator=generator)
 

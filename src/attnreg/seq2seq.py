@@ -3,10 +3,10 @@
 The model follows Luong et al. (2015) with a bidirectional encoder:
 
 - encoder: ``h_j = [GRU_fwd(x)_j ; GRU_bwd(x)_j]``, the keys and the values of attention;
-- decoder: ``s_t = GRU(embed(y_{t-1}), s_{t-1})`` with ``s_0 = tanh(W_0 [h_fwd_last ; h_bwd_first])``;
-- attention: ``alpha_t = softmax_j s(s_t, h_j)`` over the real (unpadded) source positions,
+- decoder: ``z_t = GRU(embed(y_{t-1}), z_{t-1})`` with ``z_0 = tanh(W_0 [h_fwd_last ; h_bwd_first])``;
+- attention: ``alpha_t = softmax_j s(z_t, h_j)`` over the real (unpadded) source positions,
   ``c_t = sum_j alpha_tj h_j``;
-- output: ``p(y_t | y_<t, x) = softmax(W_out tanh(W_c [c_t ; s_t]))``.
+- output: ``p(y_t | y_<t, x) = softmax(W_out tanh(W_c [c_t ; z_t]))``.
 
 Because the decoder's recurrence does not take the context as input, training with teacher
 forcing runs the decoder GRU over the whole target at once and computes every step's attention
