@@ -77,6 +77,22 @@ def test_widget_cells_are_kept_out_of_the_book_and_of_nbval(path):
                 "a widget cell needs the tags nbval-ignore-output and remove-output"
 
 
+def book_only_macros() -> set[str]:
+    """The LaTeX macros that _config.yml defines for the online book (Colab does not know them)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    mathjax = config["sphinx"]["config"]["mathjax3_config"]["tex"]
+    return set(mathjax.get("macros", {}))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_markdown_uses_no_book_only_macros(path):
+    macros = book_only_macros()
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    used = {name for cell in cells if cell["cell_type"] == "markdown"
+            for name in re.findall(r"\\([A-Za-z]+)", source(cell)) if name in macros}
+    assert not used, f"{path.name} uses macros that only the book defines (Colab shows them raw): {sorted(used)}"
+
+
 def test_table_of_contents_lists_exactly_the_notebooks():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
