@@ -15,8 +15,6 @@ in one batched call.
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,7 +24,7 @@ from ._validation import check_choice, check_int, check_positive, check_tensor
 from .attention import AdditiveScore, BilinearScore, DotScore, ScaledDotScore, attend, padding_mask
 from .data.dates import CharVocab, SequencePairs
 from .device import get_device
-from .training import History, progress_enabled
+from .training import History, fit_epochs
 
 SCORES = ("additive", "dot", "scaled_dot", "bilinear")
 
@@ -224,28 +222,9 @@ def train_seq2seq(
     train, test = train.to(device), test.to(device)
     monitor = train[:monitor_size]
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    shuffle = torch.Generator().manual_seed(seed)
-    history = History()
-    epoch_range = range(epochs)
-    show = progress_enabled() if progress is None else progress
-    if show:
-        from tqdm.auto import tqdm
 
-        epoch_range = tqdm(epoch_range, desc="epochs", leave=False)
-    for _ in epoch_range:
-        start = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train), generator=shuffle).to(device)
-        for first in range(0, len(order), batch_size):
-            loss, _ = sequence_loss(model, train[order[first:first + batch_size]])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        history.epoch_seconds.append(time.perf_counter() - start)
-        for split, pairs in (("train", monitor), ("test", test)):
-            split_loss, split_match = evaluate_seq2seq(model, pairs)
-            getattr(history, f"{split}_loss").append(split_loss)
-            getattr(history, f"{split}_acc").append(split_match)
-        if show:
-            epoch_range.set_postfix(test_exact_match=f"{history.test_acc[-1]:.3f}")
-    return history
+    def evaluate_splits() -> dict[str, tuple[float, float]]:
+        return {"train": evaluate_seq2seq(model, monitor), "test": evaluate_seq2seq(model, test)}
+
+    return fit_epochs(model, lambda idx: sequence_loss(model, train[idx])[0], len(train), evaluate_splits, optimizer,
+                      epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
