@@ -32,3 +32,12 @@ def test_set_seed_repeats_python_numpy_and_torch():
 def test_set_seed_rejects_bad_seeds(seed, error):
     with pytest.raises(error, match="seed must be an integer"):
         set_seed(seed)
+
+
+def test_model_device_reads_the_parameters_else_the_fallback():
+    from attnreg.device import model_device
+
+    assert model_device(torch.nn.Linear(2, 2).to(torch.float64)) == torch.device("cpu")
+    assert model_device(torch.nn.ReLU(), torch.zeros(1, device="meta")) == torch.device("meta")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")
+    assert model_device(torch.nn.Linear(2, 2, device="meta"), torch.zeros(1)) == torch.device("meta")

@@ -27,3 +27,11 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
+
+
+def model_device(model: torch.nn.Module, fallback: torch.Tensor | None = None) -> torch.device:
+    """The device of ``model``'s first parameter; ``fallback``'s device (else the CPU) for a model without parameters."""
+    parameter = next(model.parameters(), None)
+    if parameter is not None:
+        return parameter.device
+    return fallback.device if fallback is not None else torch.device("cpu")

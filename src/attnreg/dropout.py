@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import check_choice, check_generator, check_int, check_positive, check_probability, check_real, check_tensor
+from .device import model_device
 from .training import make_optimizer
 
 #: The scaling conventions of :func:`dropout` (the names PaddlePaddle uses).
@@ -241,10 +242,6 @@ def dropout_only_training(model: nn.Module,
         yield model
 
 
-def _model_device(model: nn.Module, fallback: torch.Tensor) -> torch.device:
-    return next(model.parameters(), fallback).device
-
-
 @torch.no_grad()
 def mc_dropout_predict(
     model: nn.Module,
@@ -265,7 +262,7 @@ def mc_dropout_predict(
     num_samples = check_int("num_samples", num_samples, minimum=2)
     if transform is not None and not callable(transform):
         raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
-    x = x.to(_model_device(model, x))
+    x = x.to(model_device(model, x))
     with dropout_only_training(model, dropout_types):
         outputs = []
         for _ in range(num_samples):
@@ -306,7 +303,7 @@ def variance_shift(
     stay in eval mode (their statistics are not touched); the model's modes are restored.
     """
     model = _check_model(model)
-    x = check_tensor("x", x).to(_model_device(model, x))
+    x = check_tensor("x", x).to(model_device(model, x))
     layers = _batchnorm_layers(model)
     variances: dict[str, list[torch.Tensor]] = {name: [] for name, _ in layers}
     hooks = [layer.register_forward_hook(
@@ -344,7 +341,7 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 2
     Returns ``model`` with its modes and momenta restored.
     """
     model = _check_model(model)
-    x = check_tensor("x", x, min_ndim=2).to(_model_device(model, x))
+    x = check_tensor("x", x, min_ndim=2).to(model_device(model, x))
     if len(x) < 2:
         raise ValueError(f"x must hold at least 2 examples (BatchNorm needs a variance), got shape {tuple(x.shape)}")
     batch_size = check_int("batch_size", batch_size, minimum=2)
@@ -397,7 +394,7 @@ def train_regressor(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoch
     epochs = check_int("epochs", epochs, minimum=1)
     lr = check_positive("lr", lr)
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    device = _model_device(model, x)
+    device = model_device(model, x)
     x, y = x.to(device), y.to(device)
     opt = make_optimizer(model.parameters(), optimizer, lr)
     order_generator = torch.Generator().manual_seed(seed)

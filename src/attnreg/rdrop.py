@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import check_choice, check_int, check_positive, check_tensor
+from .device import model_device
 from .dropout import DROPOUT_TYPES, dropout_only_training
 from .training import LossFn
 
@@ -193,7 +194,7 @@ def consistency_kl(
         raise ValueError(f"X must hold at least one example, got shape {tuple(X.shape)}")
     total = 0.0
     with dropout_only_training(model, dropout_types):
-        device = next(model.parameters(), X).device
+        device = model_device(model, X)
         for start in range(0, len(X), batch_size):
             logits1, logits2 = rdrop_forward(model, X[start:start + batch_size].to(device))
             total += symmetric_kl(logits1, logits2, reduction="sum").item()

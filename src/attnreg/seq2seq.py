@@ -23,7 +23,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ._validation import check_choice, check_int, check_positive, check_tensor
 from .attention import AdditiveScore, BilinearScore, DotScore, ScaledDotScore, attend, padding_mask
 from .data.dates import CharVocab, SequencePairs
-from .device import get_device
+from .device import get_device, model_device
 from .training import History, fit_epochs
 
 SCORES = ("additive", "dot", "scaled_dot", "bilinear")
@@ -134,16 +134,12 @@ def _check_model(model: object) -> Seq2Seq:
     return model
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def exact_match(model: Seq2Seq, pairs: SequencePairs, batch_size: int = 1000) -> float:
     """Fraction of sequences whose greedy decoding equals the target exactly, ``</s>`` included."""
     _check_model(model)
     pairs = _check_pairs("pairs", pairs)
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    device = _model_device(model)
+    device = model_device(model)
     correct = 0
     for start in range(0, len(pairs), batch_size):
         batch = pairs[start:start + batch_size].to(device)
@@ -167,7 +163,7 @@ def evaluate_seq2seq(model: Seq2Seq, pairs: SequencePairs, batch_size: int = 100
     _check_model(model)
     pairs = _check_pairs("pairs", pairs)
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    device = _model_device(model)
+    device = model_device(model)
     was_training = model.training
     model.eval()
     try:

@@ -13,7 +13,7 @@ from torch import nn
 
 from ._validation import check_choice, check_int, check_positive, check_same_length, check_tensor
 from .data import ImageSplit
-from .device import get_device
+from .device import get_device, model_device
 
 #: ``loss_fn(model, X_batch, y_batch) -> scalar loss``: what one training step minimises.
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -64,7 +64,7 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int
     """
     _check_xy(X, y)
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    device = next(model.parameters(), X).device
+    device = model_device(model, X)
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
@@ -128,7 +128,7 @@ def fit_epochs(
     epochs = check_int("epochs", epochs, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     num_train = check_int("num_train", num_train, minimum=1)
-    device = next(model.parameters()).device
+    device = model_device(model)
     shuffle = torch.Generator().manual_seed(seed)
     history = History()
     show = progress_enabled() if progress is None else progress

@@ -10,7 +10,7 @@ from ._validation import check_choice, check_int, check_positive, check_probabil
 from .attention.multihead import MultiHeadAttention
 from .attention.positional import sinusoidal_positional_encoding
 from .data.sequences import SequenceSplit
-from .device import get_device
+from .device import get_device, model_device
 from .training import History, fit_epochs, make_optimizer
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
@@ -176,7 +176,7 @@ def evaluate_tokens(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_si
     """
     _check_tokens_and_targets(X, Y, "X", "Y")
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     total_loss, correct_tokens, correct_sequences = 0.0, 0, 0
