@@ -1,7 +1,9 @@
+import inspect
+
 import pytest
 import torch
 
-from attnreg.exercises import CheckResult, Feedback, expect_close, expect_tensor, run_check
+from attnreg.exercises import CheckResult, Feedback, expect_close, expect_derived, expect_tensor, run_check
 
 
 def passing(fn):
@@ -86,3 +88,72 @@ def test_expect_tensor():
         expect_tensor(None)
     t = torch.ones(1)
     assert expect_tensor(t) is t
+
+
+def test_answers_left_as_none_or_ellipsis_are_not_attempted(capsys):
+    for answer in (None, ...):
+        result = run_check("check_demo", answer, [("a", passing)], expects="value")
+        assert not result.implemented and not result.passed
+    assert capsys.readouterr().out.count("not attempted yet") == 2
+
+
+def test_value_answers_reach_the_cases():
+    seen = []
+    result = run_check("check_demo", 2.5, [("a", seen.append)], verbose=False, expects="value")
+    assert result.passed and seen == [2.5]
+    with pytest.raises(ValueError, match="expects must be 'function' or 'value', got 'number'"):
+        run_check("check_demo", 2.5, [], expects="number")
+
+
+def learner_helper(x):
+    return x["missing"]
+
+
+def learner_function(x):
+    y = {"value": x}
+    return learner_helper(y)
+
+
+def test_tracebacks_end_at_the_learners_own_line(capsys):
+    result = run_check("check_demo", learner_function, [("a", lambda fn: fn(1))])
+    outer = inspect.getsourcelines(learner_function)[1] + 2  # the line of `return learner_helper(y)`
+    inner = inspect.getsourcelines(learner_helper)[1] + 1
+    assert result.cases[0].feedback.splitlines() == [
+        "raised KeyError: 'missing'",
+        f"    line {outer} in learner_function: return learner_helper(y)",
+        f"    line {inner} in learner_helper: return x[\"missing\"]",
+    ]
+    assert "line" in capsys.readouterr().out
+
+
+def test_errors_inside_library_code_are_reported_as_checking_errors():
+    # the learner's result is fine to return, but the checker cannot use it (a list, not a tensor)
+    result = run_check("check_demo", lambda: [1.0], [("a", lambda fn: torch.as_tensor(fn()).sum().backward())],
+                       verbose=False)
+    assert result.cases[0].feedback.startswith("checking your function raised RuntimeError: element 0 of tensors")
+
+
+def test_a_known_bug_that_equals_the_right_answer_is_never_named():
+    # at this input the "forgot the square root" value coincides with the answer: the bug is invisible
+    with pytest.raises(Feedback, match="is 3, expected 1"):
+        expect_close(3.0, 1.0, known_bugs={"you forgot the square root": 1.0})
+    with pytest.raises(Feedback, match="^you forgot the square root$"):
+        expect_close(3.0, 1.0, known_bugs={"you forgot the square root": 3.0})
+
+
+def test_expect_derived_never_prints_the_right_value():
+    with pytest.raises(Feedback) as info:
+        expect_derived(9.0, 2.25, what="Var(q.k)")
+    assert str(info.value).startswith("Var(q.k) = 9 is not right: it is too large")
+    assert "2.25" not in str(info.value)
+    with pytest.raises(Feedback, match="too small"):
+        expect_derived(1.0, 2.25)
+    with pytest.raises(Feedback, match="^you squared the scale$"):
+        expect_derived(9.0, 2.25, known_bugs={"you squared the scale": 9.0})
+    expect_derived(2.25 * (1 + 1e-9), 2.25)
+    with pytest.raises(Feedback, match="must be a number, got str"):
+        expect_derived("2.25", 2.25)
+    with pytest.raises(Feedback, match="must be one number, got a tensor of shape \\(2,\\)"):
+        expect_derived(torch.ones(2), 2.25)
+    with pytest.raises(Feedback, match="expected a finite number"):
+        expect_derived(float("nan"), 2.25)

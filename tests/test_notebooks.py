@@ -1,11 +1,15 @@
 """Static checks of every chapter notebook: the conventions that nbval alone does not enforce."""
 
+import ast
 import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
+
+from attnreg.exercises import catalogue
+from nbval_tolerance import tolerance_of
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -56,17 +60,78 @@ def test_cells_are_short_and_outputs_hold_no_local_paths(path):
         assert not re.search(r"(?<![\w.])/(?:home|root|work|tmp|Users)/", outputs), "an output shows a local path"
 
 
+SOLUTION_METADATA = {
+    "cellView": "form",  # Colab shows the title, folds the code
+    "jupyter": {"source_hidden": True, "outputs_hidden": True},  # JupyterLab, Notebook 7, VS Code
+    "mystnb": {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"},  # the book's toggle
+}
+
+
+def defined_names(code: str) -> set[str]:
+    """Names that top-level statements of a cell bind (functions, classes, assignments)."""
+    names = set()
+    for node in ast.parse(code).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_exercises_have_checker_and_hidden_solution(path):
+def test_solutions_are_hidden_everywhere_and_never_replace_the_learners_code(path):
     cells = code_cells(path)
-    assert any(re.search(r"\bcheck_\w+\(", source(c)) and "NotImplementedError" in source(c) for c in cells), \
-        "the exercises need a stub followed by a checker call"
-    solutions = [c for c in cells if source(c).lstrip().startswith("# @title Solution")]
+    solutions = [i for i, c in enumerate(cells) if source(c).lstrip().startswith("# @title Solution")]
     assert solutions, "each exercise needs a solution cell starting with '# @title Solution'"
-    for cell in solutions:
+    for i in solutions:
+        cell = cells[i]
         assert "hide-input" in tags(cell), "solution cells are folded in the book (tag hide-input)"
-        assert cell["metadata"].get("cellView") == "form", "solution cells are folded in Colab (cellView: form)"
-        assert re.search(r"assert check_\w+\(.*\)\.passed", source(cell)), "a solution must assert that it passes"
+        for key, value in SOLUTION_METADATA.items():
+            assert cell["metadata"].get(key) == value, f"a solution cell needs the metadata {key}: {value}"
+        assert re.search(r"assert check_\w+\(.*record=False\)\.passed\s*$", source(cell)), \
+            "a solution ends with `assert check_x(solution, record=False).passed` (passes, and is not counted as the learner's)"
+        stub = source(cells[i - 1])
+        assert re.search(r"\bcheck_\w+\(", stub), "the cell before a solution is the exercise's stub with its check"
+        clash = defined_names(source(cell)) & defined_names(stub)
+        assert not clash, f"running the solution would overwrite the learner's {sorted(clash)}: give the solution its own names"
+        outputs = "".join("".join(o.get("text", "")) for o in cell["outputs"])
+        assert "Well done!" in outputs, "the stored solution output shows the checker passing"
+
+
+def exercise_headings(path: Path) -> list[tuple[str, str]]:
+    """(heading, first words of the text below it) for every `### Exercise` heading of a notebook."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    text = "\n\n".join(source(c) for c in cells if c["cell_type"] == "markdown")
+    return re.findall(r"^### (Exercise .*)\n\n(\*\*\w+\.\*\*)?", text, flags=re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercise_headings_match_the_catalogue(path):
+    registered = [e for e in catalogue() if e.chapter == path.stem]
+    found = exercise_headings(path)
+    assert [heading for heading, _ in found] == [e.heading for e in registered], \
+        "each exercise is headed `### Exercise N: title ★…` exactly as registered with @exercise, in order"
+    assert [label for _, label in found] == [f"**{e.kind.capitalize()}.**" for e in registered], \
+        "the text under each exercise heading starts with its kind: **Implement.**, **Derive.** or **Predict.**"
+    checkers = "".join(source(c) for c in code_cells(path))
+    for e in registered:
+        assert f"{e.checker}(" in checkers, f"exercise {e.id} is never checked with {e.checker}"
+
+
+def test_fully_ignored_cells_stay_few():
+    # nbval-ignore-output is for timings only (versions and device names are sanitized, measured
+    # numbers have a tolerance): the count may shrink, never grow.
+    ignored = [(p.name, i) for p in NOTEBOOKS for i, c in enumerate(code_cells(p)) if "nbval-ignore-output" in tags(c)]
+    assert len(ignored) <= 13, ignored
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_tolerances_are_well_formed_and_only_on_compared_cells(path):
+    for cell in code_cells(path):
+        tolerance = tolerance_of(cell["metadata"])  # raises on a malformed entry
+        if tolerance is not None:
+            assert "nbval-ignore-output" not in tags(cell), "a cell is either ignored or compared within a tolerance"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 
 from ._framework import CheckResult, Feedback, clone_args, expect_close, expect_tensor, run_check
+from ._registry import exercise
 
 NAN_ON_EMPTY_ROW = ("a query whose keys are all masked gives NaN (the softmax of a row of -inf is 0/0): fill the masked "
                     "scores with torch.finfo(scores.dtype).min instead of -inf, then set the masked weights to 0")
@@ -35,6 +36,10 @@ MASK_BUGS = {
 }
 
 
+@exercise(chapter='01_attention', number=1, title='the masked softmax', stars=2, kind='implement', practises='masking scores before the softmax, numerical stability, fully masked rows',
+          hints=['Hide a masked key by giving its score a very negative value before the softmax: `scores.masked_fill(~mask, torch.finfo(scores.dtype).min)` returns a new tensor and broadcasts the mask.',
+                 'A query with no key left gets a uniform row from that softmax; zero the masked weights afterwards with a second `masked_fill(~mask, 0.0)`.',
+                 "`torch.softmax` subtracts each row's maximum for you, so scores of size 1000 stay finite; -inf instead of the dtype's minimum would make the gradient NaN on an empty row."])
 def check_masked_softmax(masked_softmax: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                          verbose: bool = True) -> CheckResult:
     """Check ``masked_softmax(scores, mask)``: a softmax over the last axis restricted to ``mask``.

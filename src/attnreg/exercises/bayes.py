@@ -6,12 +6,16 @@ from collections.abc import Callable
 from numbers import Real
 
 from ._framework import CheckResult, Feedback, expect_close, run_check
+from ._registry import exercise
 
 
 def _reference_prior_lambda(sigma: float, tau: float) -> float:
     return sigma**2 / tau**2
 
 
+@exercise(chapter='05_bayesian_view', number=1, title='the ridge strength of a Gaussian prior', stars=2, kind='derive', practises='MAP estimation: turning a log-posterior into a penalised least-squares objective',
+          hints=['Write -log p(theta | data) up to constants: the likelihood gives sum (y_i - theta^T x_i)^2 / (2 sigma^2), the prior ||theta||^2 / (2 tau^2).',
+                 'Multiply the whole objective by 2 sigma^2 so that the squared error has weight 1, and read off the factor in front of ||theta||^2.'])
 def check_prior_lambda(prior_lambda: Callable[[float, float], float], verbose: bool = True) -> CheckResult:
     """Check ``prior_lambda(sigma, tau) -> float``: the ``lambda`` of ``sum_i (y_i - theta^T x_i)^2 +
     lambda ||theta||_2^2`` that is the MAP objective under noise ``N(0, sigma^2)`` and prior ``N(0, tau^2)``,

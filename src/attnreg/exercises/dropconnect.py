@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 
 from ._framework import CheckResult, Feedback, clone_args, expect_close, expect_tensor, run_check
+from ._registry import exercise
 
 #: How many standard errors an estimate may be from its prediction.
 Z_LIMIT = 5.0
@@ -87,6 +88,9 @@ def _compare(what: str, estimate: torch.Tensor, error: torch.Tensor, expected: t
                    f"expected {expected[row, col]:.4g} ± {error[row, col]:.2g}")
 
 
+@exercise(chapter='07_dropconnect', number=1, title='a DropConnect forward pass', stars=2, kind='implement', practises='per-example weight masks drawn from a given generator',
+          hints=["Every example b needs its own mask M_b of the weight's shape (out, in) and m_b of the bias's shape, drawn with `torch.rand(..., generator=generator)`.",
+                 "With masks of shape (batch, out, in), `torch.einsum('boi,bi->bo', masks * weight, x)` gives each example's masked product; add m_b * bias and divide by 1 - p."])
 def check_dropconnect_forward(dropconnect_forward: DropConnectForward, verbose: bool = True) -> CheckResult:
     """Check ``dropconnect_forward(x, weight, bias, p, generator) -> Tensor``.
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ._framework import Case, CheckResult, Feedback, expect_close, expect_tensor, run_check
+from ._registry import exercise
 
 DropoutFn = Callable[[torch.Tensor, float, bool], torch.Tensor]
 
@@ -201,6 +202,9 @@ def _check(topic: str, fn: DropoutFn, mode: str, verbose: bool) -> CheckResult:
         return run_check(topic, fn, cases, verbose)
 
 
+@exercise(chapter='06_dropout', number=1, title='inverted dropout', stars=2, kind='implement', practises='Bernoulli masks, the upscale_in_train convention, edge cases p = 0 and p = 1',
+          hints=['Draw u uniformly on [0, 1) with `torch.rand(x.shape, device=x.device)` and keep the entries where u >= p: P(keep) = 1 - p.',
+                 'Multiply x by the mask and divide by 1 - p; at p = 1 return zeros (no division by 0); at inference return x itself.'])
 def check_dropout(dropout_fn: DropoutFn, verbose: bool = True) -> CheckResult:
     """Check ``dropout_fn(x, p, training) -> Tensor``: inverted dropout (``upscale_in_train``).
 
@@ -210,6 +214,9 @@ def check_dropout(dropout_fn: DropoutFn, verbose: bool = True) -> CheckResult:
     return _check("check_dropout", dropout_fn, "upscale_in_train", verbose)
 
 
+@exercise(chapter='06_dropout', number=2, title='the original convention', stars=1, kind='implement', practises='the downscale_in_infer convention and why both conventions agree in expectation',
+          hints=['In training, multiply x by a Bernoulli(1 - p) mask and do not rescale.',
+                 'At inference return (1 - p) * x, a new tensor: the expected value of the training output.'])
 def check_downscale_dropout(dropout_fn: DropoutFn, verbose: bool = True) -> CheckResult:
     """Check ``dropout_fn(x, p, training) -> Tensor`` in the ``downscale_in_infer`` convention.
 

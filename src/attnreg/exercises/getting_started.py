@@ -7,12 +7,19 @@ from collections.abc import Callable
 import torch
 
 from ._framework import CheckResult, Feedback, clone_args, expect_close, run_check
+from ._registry import exercise
 
 
 def _reference_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return (logits.argmax(dim=-1) == targets).float().mean().item()
 
 
+@exercise(chapter="00_getting_started", number=1, title="accuracy", stars=1, kind="implement",
+          practises="arg-max over the right axis, booleans to a fraction, tensors to Python numbers",
+          hints=["The predicted class of a row is the index of its largest logit: `logits.argmax(dim=-1)`; "
+                 "dim=-1 is the class axis, dim=0 would be the batch.",
+                 "Compare the predictions with the targets (`==` gives booleans), turn them into floats, take "
+                 "the mean, and return a Python float with `.item()`."])
 def check_accuracy(accuracy: Callable[[torch.Tensor, torch.Tensor], float], verbose: bool = True) -> CheckResult:
     """Check ``accuracy(logits, targets) -> float``: the fraction of rows whose arg-max is the target."""
     # As many classes as examples, so that an arg-max over the wrong axis still runs. Row-wise

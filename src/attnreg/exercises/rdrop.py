@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ..rdrop import symmetric_kl
 from ._framework import CheckResult, Feedback, clone_args, expect_close, expect_tensor, run_check
+from ._registry import exercise
 
 SymmetricKL = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -46,8 +47,25 @@ def _classic_bugs(logits_p: torch.Tensor, logits_q: torch.Tensor) -> dict[str, t
     return bugs
 
 
+@exercise(chapter='08_rdrop', number=1, title='the symmetric KL with `F.kl_div`', stars=2, kind='implement', practises="F.kl_div's argument order and reductions",
+          hints=['`F.kl_div(input, target)` computes KL(target || input) and wants `input` as log-probabilities: pass `F.log_softmax(logits, dim=-1)`.',
+                 "KL(P || Q) is `F.kl_div(log_q, log_p, reduction='batchmean', log_target=True)`; average it with the other direction."])
 def check_symmetric_kl(fn: SymmetricKL, verbose: bool = True) -> CheckResult:
     """Check ``fn(logits_p, logits_q) -> 1/2 (KL(P || Q) + KL(Q || P))``, batchmean, as a scalar tensor."""
+    return _check_symmetric_kl("check_symmetric_kl", fn, verbose)
+
+
+@exercise(chapter="08_rdrop", number=2, title="without `F.kl_div`", stars=2, kind="implement",
+          practises="the KL divergence written out from log-probabilities",
+          hints=["KL(P || Q) = sum_c p_c (log p_c - log q_c): take `log_p = F.log_softmax(logits_p, dim=-1)` and "
+                 "`p = log_p.exp()` (never `torch.log(softmax)`, which underflows).",
+                 "Sum over the classes, average over the batch (batchmean), and average the two directions."])
+def check_symmetric_kl_by_hand(fn: SymmetricKL, verbose: bool = True) -> CheckResult:
+    """Check the same ``fn(logits_p, logits_q)`` as :func:`check_symmetric_kl`, written without ``F.kl_div``."""
+    return _check_symmetric_kl("check_symmetric_kl_by_hand", fn, verbose)
+
+
+def _check_symmetric_kl(topic: str, fn: SymmetricKL, verbose: bool) -> CheckResult:
     generator = torch.Generator().manual_seed(0)
     batch_logits = (2 * torch.randn(4, 5, generator=generator), 2 * torch.randn(4, 5, generator=generator))
     one_example = (torch.tensor([[2.0, 0.5, -1.0]]), torch.tensor([[0.0, 1.5, 0.5]]))
@@ -108,4 +126,4 @@ def check_symmetric_kl(fn: SymmetricKL, verbose: bool = True) -> CheckResult:
         ("very confident logits stay finite", value_case(*confident, underflow)),
         ("the result is differentiable", keeps_gradient),
     ]
-    return run_check("check_symmetric_kl", fn, cases, verbose)
+    return run_check(topic, fn, cases, verbose)

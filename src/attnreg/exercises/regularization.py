@@ -7,12 +7,16 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ._framework import CheckResult, Feedback, clone_args, expect_close, expect_tensor, run_check
+from ._registry import exercise
 
 
 def _reference_l2_penalty(params: Sequence[torch.Tensor]) -> torch.Tensor:
     return 0.5 * sum(p.pow(2).sum() for p in params)
 
 
+@exercise(chapter='03_overfitting_and_regularization', number=1, title='the L2 penalty', stars=1, kind='implement', practises='a penalty over all parameter tensors that autograd can differentiate',
+          hints=['Add up the squares of every entry of every tensor in the list, then halve the total.',
+                 'Keep it a tensor built from the parameters (no `.item()`, no `torch.no_grad()`) so that `penalty.backward()` gives w as the gradient.'])
 def check_l2_penalty(l2_penalty: Callable[[list[torch.Tensor]], torch.Tensor], verbose: bool = True) -> CheckResult:
     """Check ``l2_penalty(params) -> 1/2 sum over all tensors of sum w^2``, a scalar tensor that autograd can use."""
     generator = torch.Generator().manual_seed(0)
@@ -64,6 +68,9 @@ def check_l2_penalty(l2_penalty: Callable[[list[torch.Tensor]], torch.Tensor], v
     return run_check("check_l2_penalty", l2_penalty, cases, verbose)
 
 
+@exercise(chapter='04_l1_l2_weight_decay', number=1, title='one step of weight decay', stars=1, kind='implement', practises='the decoupled weight-decay update',
+          hints=['Gradient descent on loss + (lambda / 2) ||w||^2 adds lambda * w to the gradient.',
+                 'So the step is w - lr * (grad + weight_decay * w): the weights shrink by the factor (1 - lr * weight_decay) before the usual step. Return a new tensor; leave w unchanged.'])
 def check_weight_decay_step(
     weight_decay_step: Callable[[torch.Tensor, torch.Tensor, float, float], torch.Tensor], verbose: bool = True
 ) -> CheckResult:
@@ -111,6 +118,9 @@ def check_weight_decay_step(
     return run_check("check_weight_decay_step", weight_decay_step, cases, verbose)
 
 
+@exercise(chapter='04_l1_l2_weight_decay', number=2, title='soft-thresholding', stars=2, kind='implement', practises='the proximal operator of the L1 norm',
+          hints=['Entries with |x| <= threshold become exactly 0; the others move towards 0 by the threshold.',
+                 '`torch.sign(x) * torch.clamp(x.abs() - threshold, min=0)` does both at once.'])
 def check_soft_threshold(soft_threshold: Callable[[torch.Tensor, float], torch.Tensor], verbose: bool = True
                          ) -> CheckResult:
     """Check ``soft_threshold(x, threshold) -> sign(x) * max(|x| - threshold, 0)``, with exact zeros."""

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ._framework import CheckResult, Feedback, clone_args, expect_close, expect_tensor, run_check
+from ._registry import exercise
 
 
 def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None, *,
@@ -36,6 +37,10 @@ def _expect_pair(value: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return expect_tensor(value[0], "output"), expect_tensor(value[1], "weights")
 
 
+@exercise(chapter='02_self_attention_transformer', number=1, title='scaled dot-product attention', stars=2, kind='implement', practises='the attention formula on batched tensors of any rank, masks and empty rows',
+          hints=['Scores are `q @ k.transpose(-2, -1)`, divided by the square root of d_k (the last size of q), with shape (..., n_q, n_k).',
+                 "Softmax over the keys (dim=-1); with a mask, fill masked scores with the dtype's minimum before it and zero the masked weights after it.",
+                 'Return `(weights @ v, weights)`: weights (..., n_q, n_k) times values (..., n_k, d_v).'])
 def check_scaled_dot_product_attention(
     attention: Callable[..., tuple[torch.Tensor, torch.Tensor]], verbose: bool = True
 ) -> CheckResult:
@@ -121,6 +126,9 @@ def _split(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return x.reshape(batch, n, num_heads, embed_dim // num_heads).transpose(1, 2)
 
 
+@exercise(chapter='02_self_attention_transformer', number=2, title='split the heads', stars=1, kind='implement', practises='reshape and transpose for multi-head attention',
+          hints=['First `x.reshape(batch, n, num_heads, head_dim)`: head h gets features h * head_dim to (h + 1) * head_dim - 1.',
+                 'Then move the head axis before the sequence axis: `.transpose(1, 2)` gives (batch, heads, n, head_dim).'])
 def check_split_heads(split_heads: Callable[[torch.Tensor, int], torch.Tensor], verbose: bool = True) -> CheckResult:
     """Check ``split_heads(x, num_heads)``: ``(batch, n, embed_dim) -> (batch, heads, n, head_dim)``.
 
@@ -150,6 +158,9 @@ def check_split_heads(split_heads: Callable[[torch.Tensor, int], torch.Tensor], 
     return run_check("check_split_heads", split_heads, cases, verbose)
 
 
+@exercise(chapter='02_self_attention_transformer', number=3, title='merge the heads', stars=1, kind='implement', practises='undoing the head split in the right order',
+          hints=['Undo the split in reverse order: first `transpose(1, 2)` back to (batch, n, heads, head_dim).',
+                 'Then `reshape(batch, n, heads * head_dim)`; the transposed tensor is not contiguous, so `view` fails where `reshape` copies.'])
 def check_merge_heads(merge_heads: Callable[[torch.Tensor], torch.Tensor], verbose: bool = True) -> CheckResult:
     """Check ``merge_heads(x)``: ``(batch, heads, n, head_dim) -> (batch, n, heads * head_dim)``, the inverse of ``split_heads``."""
     def case_on(batch: int, num_heads: int, n: int, head_dim: int) -> Callable[[Callable], None]:
@@ -178,6 +189,9 @@ def check_merge_heads(merge_heads: Callable[[torch.Tensor], torch.Tensor], verbo
     return run_check("check_merge_heads", merge_heads, cases, verbose)
 
 
+@exercise(chapter='02_self_attention_transformer', number=4, title='the causal mask', stars=1, kind='implement', practises='boolean masks, True = may attend',
+          hints=['Query i may attend to keys j <= i: the lower triangle, diagonal included.',
+                 '`torch.ones(n, n, dtype=torch.bool).tril()` is exactly that.'])
 def check_causal_mask(causal_mask: Callable[[int], torch.Tensor], verbose: bool = True) -> CheckResult:
     """Check ``causal_mask(n)``: an ``(n, n)`` boolean tensor, True where query ``i`` may attend to key ``j <= i``."""
     def case_on(n: int) -> Callable[[Callable], None]:
