@@ -8,6 +8,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from attnreg.plotting import (  # noqa: E402
+    MAX_WIDTH,
     STYLE,
     interactive_panel,
     plot_heatmap,
@@ -100,3 +101,19 @@ def test_panels_bad_input():
         small_multiples(lambda ax, v: None, [], name="x")
     with pytest.raises(ValueError, match=r"value must be one of values \[1, 2\], got 3"):
         interactive_panel(lambda ax, v: None, [1, 2], name="x", value=3)
+
+
+def test_heatmap_colour_scale_can_be_fixed():
+    ax = plot_heatmap(torch.tensor([[0.4, 0.6], [0.5, 0.5]]), vmin=0.0, vmax=1.0)
+    assert ax.images[0].get_clim() == (0.0, 1.0)
+    ax = plot_heatmap(torch.tensor([[0.4, 0.6], [0.5, 0.5]]))
+    assert ax.images[0].get_clim() == pytest.approx((0.4, 0.6))
+    with pytest.raises(ValueError, match="vmin must be below vmax, got vmin=1.0 and vmax=0.0"):
+        plot_heatmap(torch.eye(2), vmin=1.0, vmax=0.0)
+
+
+def test_shared_figures_fit_the_column():
+    fig = small_multiples(lambda ax, v: ax.plot([0, v]), values=[1, 2, 3, 4, 5], name="v")
+    assert fig.get_figwidth() <= MAX_WIDTH and len(fig.axes) == 6  # two rows of three, one panel off
+    fig = plot_history(History(train_loss=[1.0], test_loss=[1.0], train_acc=[0.5], test_acc=[0.5]))
+    assert fig.get_figwidth() <= MAX_WIDTH

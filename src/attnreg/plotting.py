@@ -1,4 +1,8 @@
-"""One figure style for the whole course, and the figures that several chapters share."""
+"""One figure style for the whole course, and the figures that several chapters share.
+
+Figures stay at most :data:`MAX_WIDTH` inches wide (800 px at 100 dpi) with no text below 9 points,
+so that their text is readable at the book's column width.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from matplotlib.ticker import MaxNLocator
 from ._validation import check_int
 from .training import History
 
+MAX_WIDTH = 8.0  # inches
+
 STYLE: dict[str, Any] = {
     "figure.dpi": 100,
     "figure.figsize": (6.0, 3.6),
@@ -25,6 +31,8 @@ STYLE: dict[str, Any] = {
     "axes.titlesize": 11,
     "axes.labelsize": 10,
     "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
     "legend.frameon": False,
     "image.cmap": "viridis",
 }
@@ -53,7 +61,7 @@ def plot_history(histories: History | Mapping[str, History], title: str | None =
         histories = {"model": histories}
     if not histories:
         raise ValueError("histories must hold at least one History, got an empty mapping")
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(MAX_WIDTH, 3.4))
     for i, (label, history) in enumerate(histories.items()):
         if not isinstance(history, History):
             raise TypeError(f"histories[{label!r}] must be a History, got {type(history).__name__}")
@@ -83,8 +91,14 @@ def plot_heatmap(
     cmap: str = "Blues",
     annotate: bool = False,
     colorbar: bool = True,
+    vmin: float | None = None,
+    vmax: float | None = None,
 ) -> Axes:
-    """Show a 2-D matrix (attention weights: rows = queries, columns = keys) as a heatmap."""
+    """Show a 2-D matrix (attention weights: rows = queries, columns = keys) as a heatmap.
+
+    ``vmin`` and ``vmax`` fix the colour scale (``0`` and ``1`` for attention weights, so that panels
+    compare); by default it spans the matrix's own range.
+    """
     values = _as_numpy(matrix)
     if values.ndim != 2:
         raise ValueError(f"matrix must be 2-D, got shape {values.shape}")
@@ -93,7 +107,9 @@ def plot_heatmap(
             raise ValueError(f"{name} must have {size} entries to match matrix of shape {values.shape}, got {len(labels)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(max(3.0, 0.35 * values.shape[1] + 1.5), max(2.5, 0.35 * values.shape[0] + 1.0)))
-    image = ax.imshow(values, cmap=cmap, aspect="auto")
+    if vmin is not None and vmax is not None and not vmin < vmax:
+        raise ValueError(f"vmin must be below vmax, got vmin={vmin} and vmax={vmax}")
+    image = ax.imshow(values, cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
     ax.grid(False)
     if col_labels is not None:
         ax.set_xticks(range(values.shape[1]), labels=list(col_labels), rotation=90)
@@ -101,8 +117,9 @@ def plot_heatmap(
         ax.set_yticks(range(values.shape[0]), labels=list(row_labels))
     if annotate:
         for (i, j), value in np.ndenumerate(values):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
-                    color="white" if value > 0.6 * values.max() else "black")
+            top = values.max() if vmax is None else vmax
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9,
+                    color="white" if value > 0.6 * top else "black")
     if colorbar:
         ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     if title:
@@ -110,7 +127,7 @@ def plot_heatmap(
     return ax
 
 
-def show_images(images: Any, labels: Sequence[Any] | None = None, ncols: int = 8, size: float = 1.2) -> Figure:
+def show_images(images: Any, labels: Sequence[Any] | None = None, ncols: int = 8, size: float = 1.0) -> Figure:
     """A grid of 28 x 28 grey images (flat 784-vectors or ``(n, 1, 28, 28)``), each titled by its label."""
     pixels = _as_numpy(images)
     if pixels.ndim < 2 or pixels[0].size != 784:
@@ -137,10 +154,14 @@ def small_multiples(
     ncols: int | None = None,
     panel_size: tuple[float, float] = (3.2, 2.6),
 ) -> Figure:
-    """The static counterpart of a slider: one panel per value, ``draw(ax, value)`` in each."""
+    """The static counterpart of a slider: one panel per value, ``draw(ax, value)`` in each.
+
+    By default as many panels per row as fit in :data:`MAX_WIDTH`.
+    """
     if len(values) == 0:
         raise ValueError("values must hold at least one value, got none")
-    ncols = len(values) if ncols is None else check_int("ncols", ncols, minimum=1)
+    fit = max(1, int(MAX_WIDTH // panel_size[0]))
+    ncols = min(len(values), fit) if ncols is None else check_int("ncols", ncols, minimum=1)
     nrows = -(-len(values) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False)
     for ax in axes.flat[len(values):]:
