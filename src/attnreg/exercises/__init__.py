@@ -17,7 +17,7 @@ from ._framework import (
     expect_tensor,
     run_check,
 )
-from ._registry import Exercise, Progress, catalogue, exercise, hint, progress, progress_file
+from ._registry import STARS, Exercise, Progress, catalogue, exercise, hint, progress, progress_file
 from .attention import check_masked_softmax
 from .bayes import check_prior_lambda
 from .dropconnect import check_dropconnect_forward
@@ -28,6 +28,7 @@ from .regularization import check_l2_penalty, check_soft_threshold, check_weight
 from .transformer import check_causal_mask, check_merge_heads, check_scaled_dot_product_attention, check_split_heads
 
 __all__ = [
+    "STARS",
     "CaseResult",
     "CheckResult",
     "Exercise",
