@@ -18,6 +18,7 @@ def execute(path: Path, timeout: int = 600) -> float:
     """Run every cell of the notebook at ``path``, save it, and return the seconds it took."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()
