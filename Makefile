@@ -16,7 +16,7 @@ export ATTNREG_QUIET := 1
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: book html test unit nbval nbval-perturbed tolerances execute lock clean
+.PHONY: book html test unit nbval nbval-perturbed tolerances execute site-test pdf lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,17 @@ tolerances: $(STAMP)
 NB ?= $(NOTEBOOKS)
 execute: $(STAMP)
 	$(BIN)/python scripts/execute_notebooks.py $(NB)
+
+## site-test: build the book, then check every page in headless Chromium (desktop and phone width,
+# no network): no page errors, math rendered, images loaded and described, nothing cut off, the
+# phone menu, solution toggles and search. Screenshots go to _build/site-test/.
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || echo /usr/bin/chromium)
+site-test: html
+	$(BIN)/python scripts/site_test.py --browser $(CHROMIUM)
+
+## pdf: the whole book as one PDF, printed from the HTML book by headless Chromium
+pdf: html
+	$(BIN)/python scripts/make_pdf.py --browser $(CHROMIUM)
 
 ## lock: rewrite requirements.txt from the current environment
 lock: $(STAMP)

@@ -1,0 +1,173 @@
+"""Check the built book in headless Chromium, as a reader sees it, with no network.
+
+Every page of ``_build/html`` is opened from disk at desktop (1280x900) and phone (390x844) width
+while every non-local request is refused. A page passes when it raises no error, every math
+element is rendered by the book's own MathJax, every image is loaded and has an alt text that says
+what it shows, and nothing in the article is wider than its column. Once per run it also checks
+that the phone menu opens the chapter list, that solutions are labelled and toggle, and that the
+search page finds results. A screenshot of each page is saved under ``_build/site-test/``.
+
+    python scripts/site_test.py [--html _build/html] [--browser /usr/bin/chromium] [--pages N]
+
+Exit status 0 when every check passes; otherwise every failure is listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+HASH_NAME = re.compile(r"^[0-9a-f]{16,}\.(png|jpg|jpeg|svg)$")
+
+# Runs in the page: returns the problems found, one string each.
+PAGE_CHECKS = r"""
+() => {
+  const problems = [];
+  const article = document.querySelector("article.bd-article") || document.querySelector("main");
+  // Math: every element MathJax should typeset holds a rendered container, and no raw TeX is left.
+  for (const el of document.querySelectorAll("span.math, div.math")) {
+    if (!el.querySelector("mjx-container")) {
+      problems.push(`math not rendered: ${el.textContent.trim().slice(0, 60)}`);
+    }
+  }
+  if (document.querySelector("mjx-merror")) {
+    problems.push(`MathJax error: ${document.querySelector("mjx-merror").textContent.slice(0, 80)}`);
+  }
+  // Images: loaded, and an alt text that describes the figure (not empty, not a hash file name).
+  for (const img of document.querySelectorAll("article img")) {
+    const name = img.getAttribute("src").split("/").pop();
+    if (!img.complete || img.naturalWidth === 0) problems.push(`image not loaded: ${name}`);
+    const alt = (img.getAttribute("alt") || "").trim().split("/").pop();
+    if (alt === "" || /^[0-9a-f]{16,}\.(png|jpg|jpeg|svg)$/.test(alt)) {
+      problems.push(`image without a description (alt text): ${name}`);
+    }
+  }
+  // Nothing cut off: code, outputs, tables, display math and images fit the article's column.
+  if (article) {
+    const right = article.getBoundingClientRect().right + 1;
+    const selectors = "pre, table, mjx-container[display='true'], img, .cell_output";
+    for (const el of article.querySelectorAll(selectors)) {
+      if (el.closest("dialog") || el.offsetParent === null) continue;  // hidden (collapsed) content
+      const box = el.getBoundingClientRect();
+      const clipped = el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== "visible";
+      if (box.right > right || clipped) {
+        const text = (el.textContent || el.getAttribute("src") || "").trim().slice(0, 50);
+        problems.push(`cut off (${el.tagName.toLowerCase()}, ${Math.round(box.width)} px, ` +
+                      `content ${el.scrollWidth} px): ${text}`);
+      }
+    }
+  }
+  return problems;
+}
+"""
+
+
+def open_page(page: Page, url: str) -> None:
+    page.goto(url, wait_until="load")
+    # MathJax loads deferred; wait until it has typeset the page (pages without math skip this).
+    page.wait_for_function(
+        "() => !document.querySelector('span.math, div.math') || "
+        "(window.MathJax && window.MathJax.startup && window.MathJax.startup.document && "
+        "document.querySelectorAll('mjx-container').length > 0)", timeout=30_000)
+    page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+    page.wait_for_timeout(150)  # the column fitting of wide equations runs after typesetting
+
+
+def check_phone_menu(page: Page, url: str) -> list[str]:
+    open_page(page, url)
+    buttons = [b for b in page.query_selector_all(".primary-toggle") if b.is_visible()]
+    if not buttons:
+        return ["phone menu: no visible menu button"]
+    buttons[0].click()
+    page.wait_for_timeout(300)
+    dialog = page.query_selector("#pst-primary-sidebar-modal")
+    links = dialog.query_selector_all("nav a") if dialog else []
+    if not dialog or not dialog.is_visible() or len([a for a in links if a.is_visible()]) < 5:
+        return ["phone menu: the menu button does not open the chapter list"]
+    return []
+
+
+def check_solutions(page: Page, url: str) -> list[str]:
+    open_page(page, url)
+    toggles = page.query_selector_all("details.hide.above-input summary")
+    if not toggles:
+        return [f"solutions: no hidden cell on {url}"]
+    problems = []
+    labels = [t.inner_text().strip() for t in toggles]
+    if not any("Show solution" in label for label in labels):
+        problems.append(f"solutions: toggles are labelled {sorted(set(labels))}, not 'Show solution'")
+    toggle = next(t for t in toggles if "Show solution" in t.inner_text())
+    details = toggle.evaluate_handle("el => el.closest('details')")
+    toggle.click()
+    page.wait_for_timeout(200)
+    if not details.evaluate("el => el.open"):
+        problems.append("solutions: clicking 'Show solution' does not reveal the code")
+    return problems
+
+
+def check_search(page: Page, search_url: str) -> list[str]:
+    page.goto(search_url + "?q=dropout", wait_until="load")
+    try:
+        page.wait_for_selector("#search-results ul.search li", timeout=20_000)
+    except Exception:  # noqa: BLE001 - reported as a failed check
+        return ["search: no results for 'dropout'"]
+    return []
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--html", default="_build/html", type=Path)
+    parser.add_argument("--browser", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--screenshots", default="_build/site-test", type=Path)
+    args = parser.parse_args()
+    root = args.html.resolve()
+    pages = sorted(p for p in root.rglob("*.html")
+                   if p.name not in {"genindex.html", "search.html"} and "_static" not in p.parts
+                   and p != root / "index.html")
+    if not pages:
+        print(f"no pages under {root}: build the book first (make html)")
+        return 2
+    args.screenshots.mkdir(parents=True, exist_ok=True)
+    failures: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.browser)
+        for name, viewport in VIEWPORTS.items():
+            context = browser.new_context(viewport=viewport)
+            # No network: only files of the built book may load.
+            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")
+                          else route.abort())
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+            page.on("console", lambda msg: errors.append(f"console error: {msg.text}") if msg.type == "error" else None)
+            page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}"))
+            for path in pages:
+                errors.clear()
+                label = f"{name} {path.relative_to(root)}"
+                open_page(page, path.as_uri())
+                problems = page.evaluate(PAGE_CHECKS) + errors
+                page.screenshot(path=str(args.screenshots / f"{name}-{path.stem}.png"), full_page=False)
+                failures += [f"{label}: {p}" for p in problems]
+                print(f"{label}: {'ok' if not problems else f'{len(problems)} problem(s)'}", flush=True)
+            if name == "phone":
+                failures += check_phone_menu(page, pages[0].as_uri())
+            else:
+                solution_page = next(p for p in pages if p.name.startswith("06_"))
+                failures += check_solutions(page, solution_page.as_uri())
+                failures += check_search(page, (root / "search.html").as_uri())
+            context.close()
+        browser.close()
+    for failure in failures:
+        print("FAIL", failure)
+    print(f"{len(pages)} pages x {len(VIEWPORTS)} widths: {len(failures)} problem(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
