@@ -18,6 +18,7 @@ from attnreg.bayes import (
     laplace_prior_lambda,
     lasso_map,
     least_squares_mle,
+    log_evidence,
     log_likelihood,
     log_prior,
     neg_log_posterior,
@@ -408,3 +409,22 @@ def test_predictive_matches_samples(data):
     assert sd[0].item() == pytest.approx(1.0)  # at x = 0 only the noise is left
     assert torch.allclose(ys.mean(0), mu, atol=0.02) and torch.allclose(ys.std(0), sd, rtol=0.01)
     assert sd[2] > sd[1] > sd[0]
+
+
+def test_log_evidence_is_the_marginal_of_y(data):
+    X, y = data
+    C = 1.3**2 * torch.eye(len(X), dtype=torch.float64) + 0.4**2 * X @ X.T
+    expected = torch.distributions.MultivariateNormal(torch.zeros(len(X), dtype=torch.float64), C).log_prob(y)
+    assert log_evidence(X, y, 1.3, 0.4) == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_log_evidence_by_integrating_theta_out():
+    X = torch.tensor([[0.5], [-1.0], [2.0]], dtype=torch.float64)
+    y = torch.tensor([0.2, -1.1, 1.5], dtype=torch.float64)
+    sigma, tau = 0.7, 0.5
+    def joint(t):  # p(y | X, theta) p(theta) = exp(-neg_log_posterior)
+        return math.exp(-neg_log_posterior(torch.tensor([t], dtype=torch.float64), X, y, sigma, "gaussian", tau).item())
+    z = integrate.quad(joint, -10, 10, epsabs=0, epsrel=1e-12)[0]
+    assert log_evidence(X, y, sigma, tau) == pytest.approx(math.log(z), rel=1e-10)
+    with pytest.raises(ValueError, match=r"^sigma must be a finite number > 0, got 0.0"):
+        log_evidence(X, y, 0.0, tau)

@@ -180,6 +180,25 @@ def gaussian_posterior(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: floa
     return mean, covariance
 
 
+def log_evidence(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float) -> float:
+    """``log p(y | X)``, the marginal likelihood of the data under noise ``N(0, sigma^2)`` and the prior
+    ``N(0, tau^2 I)``: integrating ``theta`` out, ``y ~ N(0, C)`` with ``C = sigma^2 I + tau^2 X X^T``, so
+
+        log p(y | X) = -1/2 y^T C^{-1} y - 1/2 log det C - n/2 log(2 pi).
+
+    Maximising it over ``tau`` (or ``lambda = sigma^2 / tau^2``) is *empirical Bayes*: the data choose the prior.
+    Computed in ``X``'s dtype by a Cholesky factorisation of ``C`` (``n x n``).
+    """
+    X, y = check_regression_data(X, y)
+    sigma = check_positive("sigma", sigma)
+    tau = check_positive("tau", tau)
+    n = X.shape[0]
+    C = sigma**2 * torch.eye(n, dtype=X.dtype, device=X.device) + tau**2 * (X @ X.T)
+    factor = torch.linalg.cholesky(C)
+    solved = torch.cholesky_solve(y.unsqueeze(-1), factor).squeeze(-1)
+    return (-0.5 * (y @ solved) - factor.diagonal().log().sum() - 0.5 * n * math.log(2 * math.pi)).item()
+
+
 def predictive(X_new: torch.Tensor, mean: torch.Tensor, covariance: torch.Tensor,
                sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior predictive of ``y = theta^T x + eps`` at the rows of ``X_new``: Gaussian with mean ``X_new mean``
