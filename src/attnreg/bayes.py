@@ -16,20 +16,19 @@ A ``prior`` argument takes one of
 - ``"laplace"``: ``theta_j ~ Laplace(0, kappa)``, density ``exp(-|theta_j| / kappa) / (2 kappa)``, ``scale = kappa``;
 - ``"elastic_net"``: density proportional to the product of the two,
   ``exp(-theta_j^2 / (2 tau^2) - |theta_j| / kappa) / Z(tau, kappa)``, ``scale = (tau, kappa)``.
+
+The Laplace scale is written ``kappa`` (``b`` is a bias throughout the course). Pictures of the three
+densities in two dimensions are in :mod:`attnreg.bayes_plots`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
-import numpy as np
 import torch
-from matplotlib.axes import Axes
 
-from ._validation import check_choice, check_int, check_positive, check_real, check_regression_data, check_tensor
+from ._validation import check_choice, check_positive, check_regression_data, check_tensor
 from .regularization import fit_elastic_net, fit_ridge
 
 PRIORS = (None, "gaussian", "laplace", "elastic_net")
@@ -161,6 +160,44 @@ def ridge_map(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float) -> tor
     return fit_ridge(X, y, lam / len(X), fit_intercept=False).weight
 
 
+def _penalized_least_squares(X: torch.Tensor, y: torch.Tensor, l2: float, l1: float, tol: float,
+                             max_iter: int) -> torch.Tensor:
+    """``argmin ||y - X theta||^2 + l2 ||theta||_2^2 + l1 ||theta||_1`` by :func:`~attnreg.regularization.fit_elastic_net`.
+
+    Divided by ``2n`` this is its objective ``1/n sum_i 1/2 (...)^2 + lam (rho ||theta||_1 + (1 - rho) 1/2 ||theta||^2)``
+    with ``lam = l1 / (2n) + l2 / n`` and ``rho = l1 / (2n lam)`` (scikit-learn's ``alpha`` and ``l1_ratio``).
+    """
+    n = len(X)
+    lam = l1 / (2 * n) + l2 / n
+    return fit_elastic_net(X, y, lam, l1 / (2 * n * lam), fit_intercept=False, tol=tol, max_iter=max_iter).weight
+
+
+def lasso_map(X: torch.Tensor, y: torch.Tensor, sigma: float, kappa: float, *,
+              tol: float = 1e-10, max_iter: int = 100_000) -> torch.Tensor:
+    """MAP estimate under the prior ``Laplace(0, kappa)``: ``argmin ||y - X theta||^2 + lambda ||theta||_1`` with
+    ``lambda = 2 sigma^2 / kappa`` (the lasso), by accelerated proximal gradient descent (soft-thresholding steps).
+
+    ``tol`` and ``max_iter`` are those of :func:`~attnreg.regularization.fit_elastic_net` (``tol`` bounds the
+    violation of the optimality conditions of ``J / (2n)``).
+    """
+    X, y = check_regression_data(X, y)
+    return _penalized_least_squares(X, y, 0.0, laplace_prior_lambda(sigma, kappa), tol, max_iter)
+
+
+def elastic_net_map(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float, kappa: float, *,
+                    tol: float = 1e-10, max_iter: int = 100_000) -> torch.Tensor:
+    """MAP estimate under the elastic-net prior ``exp(-theta_j^2 / (2 tau^2) - |theta_j| / kappa) / Z``:
+    ``argmin ||y - X theta||^2 + (sigma^2 / tau^2) ||theta||_2^2 + (2 sigma^2 / kappa) ||theta||_1``
+    (``tol`` and ``max_iter`` as in :func:`lasso_map`)."""
+    X, y = check_regression_data(X, y)
+    return _penalized_least_squares(X, y, gaussian_prior_lambda(sigma, tau), laplace_prior_lambda(sigma, kappa),
+                                    tol, max_iter)
+
+
+# --------------------------------------------------------------------------------------------
+# Beyond MAP: the whole posterior under the Gaussian prior, its predictions and its evidence
+# --------------------------------------------------------------------------------------------
+
 def gaussian_posterior(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and covariance of ``p(theta | X, y)`` under noise ``N(0, sigma^2)`` and the prior ``N(0, tau^2 I)``.
 
@@ -212,143 +249,3 @@ def predictive(X_new: torch.Tensor, mean: torch.Tensor, covariance: torch.Tensor
     sigma = check_positive("sigma", sigma)
     variance = ((X_new @ covariance) * X_new).sum(-1) + sigma**2
     return X_new @ mean, variance.sqrt()
-
-
-def _penalized_least_squares(X: torch.Tensor, y: torch.Tensor, l2: float, l1: float, tol: float,
-                             max_iter: int) -> torch.Tensor:
-    """``argmin ||y - X theta||^2 + l2 ||theta||_2^2 + l1 ||theta||_1`` by :func:`~attnreg.regularization.fit_elastic_net`.
-
-    Divided by ``2n`` this is its objective ``1/n sum_i 1/2 (...)^2 + lam (rho ||theta||_1 + (1 - rho) 1/2 ||theta||^2)``
-    with ``lam = l1 / (2n) + l2 / n`` and ``rho = l1 / (2n lam)`` (scikit-learn's ``alpha`` and ``l1_ratio``).
-    """
-    n = len(X)
-    lam = l1 / (2 * n) + l2 / n
-    return fit_elastic_net(X, y, lam, l1 / (2 * n * lam), fit_intercept=False, tol=tol, max_iter=max_iter).weight
-
-
-def lasso_map(X: torch.Tensor, y: torch.Tensor, sigma: float, kappa: float, *,
-              tol: float = 1e-10, max_iter: int = 100_000) -> torch.Tensor:
-    """MAP estimate under the prior ``Laplace(0, kappa)``: ``argmin ||y - X theta||^2 + lambda ||theta||_1`` with
-    ``lambda = 2 sigma^2 / kappa`` (the lasso), by accelerated proximal gradient descent (soft-thresholding steps).
-
-    ``tol`` and ``max_iter`` are those of :func:`~attnreg.regularization.fit_elastic_net` (``tol`` bounds the
-    violation of the optimality conditions of ``J / (2n)``).
-    """
-    X, y = check_regression_data(X, y)
-    return _penalized_least_squares(X, y, 0.0, laplace_prior_lambda(sigma, kappa), tol, max_iter)
-
-
-def elastic_net_map(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float, kappa: float, *,
-                    tol: float = 1e-10, max_iter: int = 100_000) -> torch.Tensor:
-    """MAP estimate under the elastic-net prior ``exp(-theta_j^2 / (2 tau^2) - |theta_j| / kappa) / Z``:
-    ``argmin ||y - X theta||^2 + (sigma^2 / tau^2) ||theta||_2^2 + (2 sigma^2 / kappa) ||theta||_1``
-    (``tol`` and ``max_iter`` as in :func:`lasso_map`)."""
-    X, y = check_regression_data(X, y)
-    return _penalized_least_squares(X, y, gaussian_prior_lambda(sigma, tau), laplace_prior_lambda(sigma, kappa),
-                                    tol, max_iter)
-
-
-# --------------------------------------------------------------------------------------------
-# Pictures in two dimensions
-# --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DensityGrid:
-    """Log-likelihood, log-prior and log-posterior of a 2-D ``theta`` on a grid.
-
-    ``theta1`` and ``theta2`` are the grid's axes; each map has shape ``(len(theta2), len(theta1))``, the
-    entry ``[i, j]`` belonging to ``theta = (theta1[j], theta2[i])`` (the layout of ``plt.contour``).
-    ``log_posterior = log_likelihood + log_prior``, without the constant ``-log p(y | X)``.
-    """
-
-    theta1: torch.Tensor
-    theta2: torch.Tensor
-    log_likelihood: torch.Tensor
-    log_prior: torch.Tensor
-    log_posterior: torch.Tensor
-
-    def argmax(self, which: str = "log_posterior") -> torch.Tensor:
-        """The grid point where the map ``which`` is largest, as ``(theta1, theta2)``."""
-        which = check_choice("which", which, ("log_likelihood", "log_prior", "log_posterior"))
-        values = getattr(self, which)
-        i, j = divmod(int(values.argmax()), values.shape[1])
-        return torch.stack([self.theta1[j], self.theta2[i]])
-
-
-def density_grid(X: torch.Tensor, y: torch.Tensor, sigma: float, prior: str | None, scale: object = None,
-                 limits: tuple[float, float] = (-2.0, 2.0), steps: int = 201) -> DensityGrid:
-    """Evaluate :func:`log_likelihood`, :func:`log_prior` and their sum on a square grid over ``limits``."""
-    X, y = check_regression_data(X, y)
-    if X.shape[1] != 2:
-        raise ValueError(f"X must have 2 columns for a 2-D picture, got shape {tuple(X.shape)}")
-    low, high = check_real("limits[0]", limits[0]), check_real("limits[1]", limits[1])
-    if not low < high:
-        raise ValueError(f"limits must be (low, high) with low < high, got {limits!r}")
-    steps = check_int("steps", steps, minimum=2)
-    axis = torch.linspace(low, high, steps, dtype=X.dtype, device=X.device)
-    t2, t1 = torch.meshgrid(axis, axis, indexing="ij")
-    thetas = torch.stack([t1, t2], dim=-1)
-    loglik = log_likelihood(thetas, X, y, sigma)
-    logprior = log_prior(thetas, prior, scale)
-    return DensityGrid(axis, axis, loglik, logprior, loglik + logprior)
-
-
-#: Contour levels of a log density relative to its maximum: for a Gaussian, the 1, 2, 3 and 4 sigma ellipses.
-RELATIVE_LEVELS = [-8.0, -4.5, -2.0, -0.5]
-
-
-def plot_density_grid(grid: DensityGrid, axes: Sequence[Axes] | None = None,
-                      mle: torch.Tensor | None = None, map_estimate: torch.Tensor | None = None,
-                      truth: torch.Tensor | None = None) -> list[Axes]:
-    """Three panels, likelihood, prior and posterior: contours of each log density minus its maximum at
-    ``RELATIVE_LEVELS``; the MLE (cross), the MAP estimate (dot) and the true parameter (star) are marked
-    where given."""
-    if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(10, 3.3), sharex=True, sharey=True)
-    if len(axes) != 3:
-        raise ValueError(f"axes must hold 3 axes (likelihood, prior, posterior), got {len(axes)}")
-    t1, t2 = grid.theta1.cpu().numpy(), grid.theta2.cpu().numpy()
-    maps = {"likelihood": grid.log_likelihood, "prior": grid.log_prior, "posterior": grid.log_posterior}
-    for ax, (title, values) in zip(axes, maps.items()):
-        relative = (values - values.max()).cpu().numpy()
-        if np.ptp(relative) > 0:  # a flat prior has no contours
-            ax.contourf(t1, t2, relative, levels=RELATIVE_LEVELS + [0.0], cmap="Blues", alpha=0.8)
-            ax.contour(t1, t2, relative, levels=RELATIVE_LEVELS, colors="C0", linestyles="solid", linewidths=0.8)
-        for point, marker, color, label in ((mle, "x", "k", "MLE"), (map_estimate, "o", "C3", "MAP"),
-                                            (truth, "*", "C2", "true")):
-            if point is not None:
-                ax.plot(*point.detach().cpu().tolist(), marker, color=color, markersize=9 if marker == "*" else 7,
-                        label=label)
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.axvline(0, color="grey", lw=0.5)
-        ax.set(title=title, xlabel=r"$\theta_1$", xlim=(t1[0], t1[-1]), ylim=(t2[0], t2[-1]), aspect="equal")
-    axes[0].set_ylabel(r"$\theta_2$")
-    if mle is not None or map_estimate is not None or truth is not None:
-        axes[2].legend(loc="lower right")
-    return list(axes)
-
-
-def plot_density_overlay(grid: DensityGrid, ax: Axes | None = None, mle: torch.Tensor | None = None,
-                         map_estimate: torch.Tensor | None = None, truth: torch.Tensor | None = None) -> Axes:
-    """Likelihood (dashed), prior (dotted) and posterior (filled) contours of ``grid`` in one panel, at the
-    ``RELATIVE_LEVELS`` of each log density minus its maximum; the MLE (cross), MAP (dot) and true parameter
-    (star) where given."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(3.6, 3.3))
-    t1, t2 = grid.theta1.cpu().numpy(), grid.theta2.cpu().numpy()
-    relative = {name: (values - values.max()).cpu().numpy() for name, values in
-                (("likelihood", grid.log_likelihood), ("prior", grid.log_prior), ("posterior", grid.log_posterior))}
-    ax.contourf(t1, t2, relative["posterior"], levels=RELATIVE_LEVELS + [0.0], cmap="Reds", alpha=0.6)
-    ax.contour(t1, t2, relative["likelihood"], levels=RELATIVE_LEVELS, colors="C0", linestyles="--", linewidths=0.8)
-    if np.ptp(relative["prior"]) > 0:
-        ax.contour(t1, t2, relative["prior"], levels=RELATIVE_LEVELS, colors="grey", linestyles=":", linewidths=0.8)
-    ax.plot([], [], "--", color="C0", label="likelihood")
-    ax.plot([], [], ":", color="grey", label="prior")
-    ax.fill_between([], [], color="C3", alpha=0.5, label="posterior")
-    for point, marker, color, label in ((mle, "x", "k", "MLE"), (map_estimate, "o", "C3", "MAP"),
-                                        (truth, "*", "C2", "true")):
-        if point is not None:
-            ax.plot(*point.detach().cpu().tolist(), marker, color=color, markersize=8 if marker == "*" else 6,
-                    label=label)
-    ax.set(xlabel=r"$\theta_1$", ylabel=r"$\theta_2$", xlim=(t1[0], t1[-1]), ylim=(t2[0], t2[-1]), aspect="equal")
-    return ax
