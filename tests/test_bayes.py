@@ -9,19 +9,18 @@ from scipy import integrate
 from sklearn.linear_model import ElasticNet, Lasso, Ridge
 
 from attnreg.bayes import (
-    DensityGrid,
-    density_grid,
     elastic_net_log_normalizer,
     elastic_net_map,
+    gaussian_posterior,
     gaussian_prior_lambda,
     laplace_prior_lambda,
     lasso_map,
     least_squares_mle,
+    log_evidence,
     log_likelihood,
     log_prior,
     neg_log_posterior,
-    plot_density_grid,
-    plot_density_overlay,
+    predictive,
     ridge_map,
 )
 from attnreg.data import synthetic_regression
@@ -62,10 +61,10 @@ def test_prior_lambdas():
     (lambda: gaussian_prior_lambda(1.0, -2.0), "tau"),
     (lambda: gaussian_prior_lambda(1.0, math.inf), "tau"),
     (lambda: laplace_prior_lambda(-0.5, 1.0), "sigma"),
-    (lambda: laplace_prior_lambda(1.0, 0.0), "b"),
-    (lambda: laplace_prior_lambda(1.0, -1.0), "b"),
+    (lambda: laplace_prior_lambda(1.0, 0.0), "kappa"),
+    (lambda: laplace_prior_lambda(1.0, -1.0), "kappa"),
     (lambda: elastic_net_log_normalizer(0.0, 1.0), "tau"),
-    (lambda: elastic_net_log_normalizer(1.0, -1.0), "b"),
+    (lambda: elastic_net_log_normalizer(1.0, -1.0), "kappa"),
 ])
 def test_scales_must_be_positive(call, name):
     with pytest.raises(ValueError, match=rf"^{name} must be a finite number > 0, got"):
@@ -101,15 +100,15 @@ def test_flat_prior_is_zero():
     assert torch.equal(log_prior(theta, None), torch.zeros(6, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("tau, b", [(1.0, 1.0), (0.3, 2.0), (5.0, 0.1), (100.0, 0.01), (0.01, 100.0)])
-def test_elastic_net_normalizer_matches_quadrature(tau, b):
-    z, _ = integrate.quad(lambda t: math.exp(-t * t / (2 * tau**2) - abs(t) / b), -math.inf, math.inf,
+@pytest.mark.parametrize("tau, kappa", [(1.0, 1.0), (0.3, 2.0), (5.0, 0.1), (100.0, 0.01), (0.01, 100.0)])
+def test_elastic_net_normalizer_matches_quadrature(tau, kappa):
+    z, _ = integrate.quad(lambda t: math.exp(-t * t / (2 * tau**2) - abs(t) / kappa), -math.inf, math.inf,
                           epsabs=0, epsrel=1e-12, limit=200)
-    assert elastic_net_log_normalizer(tau, b) == pytest.approx(math.log(z), rel=1e-9, abs=1e-9)
+    assert elastic_net_log_normalizer(tau, kappa) == pytest.approx(math.log(z), rel=1e-9, abs=1e-9)
 
 
 def test_elastic_net_normalizer_limits():
-    # b -> infinity: the Gaussian normaliser sqrt(2 pi) tau; tau -> infinity: the Laplace normaliser 2 b.
+    # kappa -> infinity: the Gaussian normaliser sqrt(2 pi) tau; tau -> infinity: the Laplace normaliser 2 kappa.
     assert elastic_net_log_normalizer(0.7, 1e9) == pytest.approx(math.log(math.sqrt(2 * math.pi) * 0.7), abs=1e-8)
     assert elastic_net_log_normalizer(1e6, 0.4) == pytest.approx(math.log(2 * 0.4), abs=1e-6)
 
@@ -192,8 +191,8 @@ def test_lasso_map_matches_sklearn(data):
 
 def test_lasso_map_is_zero_for_a_narrow_prior(data):
     X, y = data
-    b = 0.99 * 2 / (2 * (X.T @ y).abs().max().item())  # lambda just above max |2 X^T y|
-    assert torch.equal(lasso_map(X, y, 1.0, b), torch.zeros(5, dtype=torch.float64))
+    kappa = 0.99 * 2 / (2 * (X.T @ y).abs().max().item())  # lambda just above max |2 X^T y|
+    assert torch.equal(lasso_map(X, y, 1.0, kappa), torch.zeros(5, dtype=torch.float64))
 
 
 def test_elastic_net_map_matches_sklearn(data):
@@ -279,81 +278,84 @@ def test_data_errors_name_the_argument(call):
     (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, "gaussian", -1.0), ValueError,
      r"^scale \(tau of the Gaussian prior\) must be a finite number > 0, got -1.0"),
     (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, "laplace", 0.0), ValueError,
-     r"^scale \(b of the Laplace prior\) must be a finite number > 0, got 0.0"),
+     r"^scale \(kappa of the Laplace prior\) must be a finite number > 0, got 0.0"),
     (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, None, 2.0), ValueError,
      r"^scale must be None when prior is None \(a flat prior has no scale\), got 2.0"),
     (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, "elastic_net", 1.0), ValueError,
-     r"^scale must be a pair \(tau, b\) when prior is 'elastic_net', got 1.0"),
+     r"^scale must be a pair \(tau, kappa\) when prior is 'elastic_net', got 1.0"),
     (lambda: neg_log_posterior(THETA_OK, X_OK, Y_OK, 1.0, "elastic_net", (1.0, -2.0)), ValueError,
-     r"^scale\[1\] \(b of the elastic-net prior\) must be a finite number > 0, got -2.0"),
+     r"^scale\[1\] \(kappa of the elastic-net prior\) must be a finite number > 0, got -2.0"),
     (lambda: log_prior(torch.zeros(3, dtype=torch.long), "gaussian", 1.0), TypeError,
      r"^theta must be a floating-point tensor, got dtype torch.int64"),
     (lambda: ridge_map(X_OK, Y_OK, 1.0, 0.0), ValueError, r"^tau must be a finite number > 0, got 0.0"),
     (lambda: lasso_map(X_OK, Y_OK, -1.0, 1.0), ValueError, r"^sigma must be a finite number > 0, got -1.0"),
-    (lambda: lasso_map(X_OK, Y_OK, 1.0, -1.0), ValueError, r"^b must be a finite number > 0, got -1.0"),
-    (lambda: elastic_net_map(X_OK, Y_OK, 1.0, 1.0, 0.0), ValueError, r"^b must be a finite number > 0, got 0.0"),
+    (lambda: lasso_map(X_OK, Y_OK, 1.0, -1.0), ValueError, r"^kappa must be a finite number > 0, got -1.0"),
+    (lambda: elastic_net_map(X_OK, Y_OK, 1.0, 1.0, 0.0), ValueError, r"^kappa must be a finite number > 0, got 0.0"),
+    (lambda: gaussian_posterior(X_OK, Y_OK, 1.0, -2.0), ValueError, r"^tau must be a finite number > 0, got -2.0"),
+    (lambda: predictive(X_OK, torch.zeros(3, dtype=torch.float64), torch.eye(2, dtype=torch.float64), 1.0),
+     ValueError, r"^covariance must have shape \(3, 3\), got \(2, 2\)"),
+    (lambda: predictive(X_OK, torch.zeros(2, dtype=torch.float64), torch.eye(3, dtype=torch.float64), 1.0),
+     ValueError, r"^theta must have 3 entries"),
 ])
 def test_bad_arguments_name_the_argument(call, error, message):
     with pytest.raises(error, match=message):
         call()
 
 
-# ------------------------------------------------------------------ 2-D pictures
+# ------------------------------------------------------------------ the posterior beyond MAP
 
-def test_density_grid_maps_and_argmax():
-    w = torch.tensor([1.0, -0.5], dtype=torch.float64)
-    X, y = synthetic_regression(w, 0.0, 8, noise_std=0.5, generator=torch.Generator().manual_seed(1))
-    grid = density_grid(X, y, 0.5, "gaussian", 0.7, limits=(-2.0, 2.0), steps=401)
-    assert isinstance(grid, DensityGrid)
-    assert grid.log_posterior.shape == (401, 401)
-    assert torch.allclose(grid.log_posterior, grid.log_likelihood + grid.log_prior)
-    # entry [i, j] belongs to theta = (theta1[j], theta2[i])
-    theta = torch.stack([grid.theta1[300], grid.theta2[100]])
-    assert torch.allclose(grid.log_likelihood[100, 300], log_likelihood(theta, X, y, 0.5))
-    step = (grid.theta1[1] - grid.theta1[0]).item()
-    assert (grid.argmax() - ridge_map(X, y, 0.5, 0.7)).abs().max() <= step / 2 + 1e-12
-    assert (grid.argmax("log_likelihood") - least_squares_mle(X, y)).abs().max() <= step / 2 + 1e-12
-    assert torch.allclose(grid.argmax("log_prior"), torch.zeros(2, dtype=torch.float64), atol=1e-12)
+def test_gaussian_posterior_mean_is_ridge_and_covariance_the_inverse_hessian(data):
+    X, y = data
+    mean, cov = gaussian_posterior(X, y, 1.3, 0.4)
+    assert torch.allclose(mean, ridge_map(X, y, 1.3, 0.4), atol=1e-12)
+    hessian = torch.autograd.functional.hessian(lambda t: neg_log_posterior(t, X, y, 1.3, "gaussian", 0.4), mean)
+    assert torch.allclose(cov, torch.linalg.inv(hessian), atol=1e-12)
+    assert torch.allclose(cov, cov.T) and (torch.linalg.eigvalsh(cov) > 0).all()
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"X": torch.randn(5, 3, dtype=torch.float64)}, ValueError, r"^X must have 2 columns for a 2-D picture"),
-    ({"limits": (1.0, -1.0)}, ValueError, r"^limits must be \(low, high\) with low < high, got \(1.0, -1.0\)"),
-    ({"steps": 1}, ValueError, r"^steps must be an integer in \[2, inf\], got 1"),
-    ({"prior": "uniform"}, ValueError, r"^prior must be one of"),
-])
-def test_density_grid_bad_arguments(kwargs, error, message):
-    arguments = {"X": torch.randn(5, 2, dtype=torch.float64), "y": torch.randn(5, dtype=torch.float64),
-                 "sigma": 1.0, "prior": "laplace", "scale": 1.0}
-    arguments.update(kwargs)
-    with pytest.raises(error, match=message):
-        density_grid(**arguments)
+def test_gaussian_posterior_by_quadrature_in_one_dimension():
+    X = torch.tensor([[0.5], [-1.0], [2.0], [0.3]], dtype=torch.float64)
+    y = torch.tensor([0.2, -1.1, 1.5, 0.4], dtype=torch.float64)
+    sigma, tau = 0.7, 0.5
+    mean, cov = gaussian_posterior(X, y, sigma, tau)
+    def density(t, power):
+        theta = torch.tensor([t], dtype=torch.float64)
+        return t**power * math.exp(-neg_log_posterior(theta, X, y, sigma, "gaussian", tau).item())
+    z = integrate.quad(density, -10, 10, args=(0,), epsabs=0, epsrel=1e-12)[0]
+    m1 = integrate.quad(density, -10, 10, args=(1,), epsabs=0, epsrel=1e-12)[0] / z
+    m2 = integrate.quad(density, -10, 10, args=(2,), epsabs=0, epsrel=1e-12)[0] / z
+    assert mean.item() == pytest.approx(m1, rel=1e-9)
+    assert cov.item() == pytest.approx(m2 - m1**2, rel=1e-9)
 
 
-def test_density_grid_argmax_bad_name():
-    grid = density_grid(torch.randn(5, 2, dtype=torch.float64), torch.randn(5, dtype=torch.float64), 1.0, None, steps=5)
-    with pytest.raises(ValueError, match=r"^which must be one of 'log_likelihood', 'log_prior', 'log_posterior'"):
-        grid.argmax("posterior")
+def test_predictive_matches_samples(data):
+    X, y = data
+    mean, cov = gaussian_posterior(X, y, 1.0, 0.5)
+    X_new = torch.tensor([[0.0] * 5, [1.0, 0.0, -1.0, 2.0, 0.5], [3.0] * 5], dtype=torch.float64)
+    mu, sd = predictive(X_new, mean, cov, 1.0)
+    gen = torch.Generator().manual_seed(1)
+    thetas = mean + torch.randn(200_000, 5, generator=gen, dtype=torch.float64) @ torch.linalg.cholesky(cov).T
+    ys = thetas @ X_new.T + torch.randn(200_000, 3, generator=gen, dtype=torch.float64)
+    assert torch.allclose(mu, X_new @ mean)
+    assert sd[0].item() == pytest.approx(1.0)  # at x = 0 only the noise is left
+    assert torch.allclose(ys.mean(0), mu, atol=0.02) and torch.allclose(ys.std(0), sd, rtol=0.01)
+    assert sd[2] > sd[1] > sd[0]
 
 
-def test_plot_density_grid():
-    X, y = torch.randn(6, 2, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
-    for prior, scale in ((None, None), ("laplace", 0.5)):
-        grid = density_grid(X, y, 1.0, prior, scale, steps=21)
-        axes = plot_density_grid(grid, mle=least_squares_mle(X, y), map_estimate=torch.zeros(2))
-        assert [ax.get_title() for ax in axes] == ["likelihood", "prior", "posterior"]
-        assert all(ax.get_xlim() == (-2.0, 2.0) for ax in axes)
-    with pytest.raises(ValueError, match=r"^axes must hold 3 axes \(likelihood, prior, posterior\), got 2"):
-        plot_density_grid(grid, axes=axes[:2])
-    matplotlib.pyplot.close("all")
+def test_log_evidence_is_the_marginal_of_y(data):
+    X, y = data
+    C = 1.3**2 * torch.eye(len(X), dtype=torch.float64) + 0.4**2 * X @ X.T
+    expected = torch.distributions.MultivariateNormal(torch.zeros(len(X), dtype=torch.float64), C).log_prob(y)
+    assert log_evidence(X, y, 1.3, 0.4) == pytest.approx(expected.item(), rel=1e-12)
 
 
-def test_plot_density_overlay():
-    X, y = torch.randn(6, 2, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
-    grid = density_grid(X, y, 1.0, "gaussian", 0.5, steps=21)
-    ax = plot_density_overlay(grid, mle=least_squares_mle(X, y), map_estimate=ridge_map(X, y, 1.0, 0.5))
-    labels = ax.get_legend_handles_labels()[1]
-    assert labels == ["likelihood", "prior", "posterior", "MLE", "MAP"]
-    assert ax.get_xlim() == (-2.0, 2.0) and ax.get_ylim() == (-2.0, 2.0)  # the grid, even with the MLE outside
-    assert plot_density_overlay(density_grid(X, y, 1.0, None, steps=21), ax=ax) is ax  # flat prior: no contours
-    matplotlib.pyplot.close("all")
+def test_log_evidence_by_integrating_theta_out():
+    X = torch.tensor([[0.5], [-1.0], [2.0]], dtype=torch.float64)
+    y = torch.tensor([0.2, -1.1, 1.5], dtype=torch.float64)
+    sigma, tau = 0.7, 0.5
+    def joint(t):  # p(y | X, theta) p(theta) = exp(-neg_log_posterior)
+        return math.exp(-neg_log_posterior(torch.tensor([t], dtype=torch.float64), X, y, sigma, "gaussian", tau).item())
+    z = integrate.quad(joint, -10, 10, epsabs=0, epsrel=1e-12)[0]
+    assert log_evidence(X, y, sigma, tau) == pytest.approx(math.log(z), rel=1e-10)
+    with pytest.raises(ValueError, match=r"^sigma must be a finite number > 0, got 0.0"):
+        log_evidence(X, y, 0.0, tau)

@@ -6,30 +6,29 @@ noise ``eps_i ~ N(0, sigma^2)``. The objective convention of chapter 05 is
     J(theta) = sum_i (y_i - theta^T x_i)^2 + lambda * R(theta),
 
 with ``R = ||theta||_2^2`` for a Gaussian prior ``theta_j ~ N(0, tau^2)`` (``lambda = sigma^2 / tau^2``)
-and ``R = ||theta||_1`` for a Laplace prior ``theta_j ~ Laplace(0, b)`` (``lambda = 2 sigma^2 / b``).
+and ``R = ||theta||_1`` for a Laplace prior ``theta_j ~ Laplace(0, kappa)`` (``lambda = 2 sigma^2 / kappa``).
 In both cases ``-log p(y | X, theta) - log p(theta) = J(theta) / (2 sigma^2) + const``.
 
 A ``prior`` argument takes one of
 
 - ``None``: a flat (improper) prior, ``log p(theta) = 0``; the MAP estimate is the maximum-likelihood one;
 - ``"gaussian"``: ``theta_j ~ N(0, tau^2)``, ``scale = tau``;
-- ``"laplace"``: ``theta_j ~ Laplace(0, b)``, density ``exp(-|theta_j| / b) / (2 b)``, ``scale = b``;
+- ``"laplace"``: ``theta_j ~ Laplace(0, kappa)``, density ``exp(-|theta_j| / kappa) / (2 kappa)``, ``scale = kappa``;
 - ``"elastic_net"``: density proportional to the product of the two,
-  ``exp(-theta_j^2 / (2 tau^2) - |theta_j| / b) / Z(tau, b)``, ``scale = (tau, b)``.
+  ``exp(-theta_j^2 / (2 tau^2) - |theta_j| / kappa) / Z(tau, kappa)``, ``scale = (tau, kappa)``.
+
+The Laplace scale is written ``kappa`` (``b`` is a bias throughout the course). Pictures of the three
+densities in two dimensions are in :mod:`attnreg.bayes_plots`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
-import numpy as np
 import torch
-from matplotlib.axes import Axes
 
-from ._validation import check_choice, check_int, check_positive, check_real, check_regression_data, check_tensor
+from ._validation import check_choice, check_positive, check_regression_data, check_tensor
 from .regularization import fit_elastic_net, fit_ridge
 
 PRIORS = (None, "gaussian", "laplace", "elastic_net")
@@ -46,11 +45,11 @@ def gaussian_prior_lambda(sigma: float, tau: float) -> float:
     return sigma**2 / tau**2
 
 
-def laplace_prior_lambda(sigma: float, b: float) -> float:
-    """Lasso strength of the prior ``Laplace(0, b)`` under noise ``N(0, sigma^2)``: ``lambda = 2 sigma^2 / b``."""
+def laplace_prior_lambda(sigma: float, kappa: float) -> float:
+    """Lasso strength of the prior ``Laplace(0, kappa)`` under noise ``N(0, sigma^2)``: ``lambda = 2 sigma^2 / kappa``."""
     sigma = check_positive("sigma", sigma)
-    b = check_positive("b", b)
-    return 2 * sigma**2 / b
+    kappa = check_positive("kappa", kappa)
+    return 2 * sigma**2 / kappa
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,7 +65,7 @@ def _check_theta(theta: torch.Tensor, d: int) -> torch.Tensor:
 
 
 def _check_prior(prior: str | None, scale: object) -> tuple[float, float] | float | None:
-    """Validate ``prior`` and its ``scale``; return the scale as floats (``(tau, b)`` for elastic net)."""
+    """Validate ``prior`` and its ``scale``; return the scale as floats (``(tau, kappa)`` for elastic net)."""
     check_choice("prior", prior, PRIORS)
     if prior is None:
         if scale is not None:
@@ -75,21 +74,21 @@ def _check_prior(prior: str | None, scale: object) -> tuple[float, float] | floa
     if prior == "gaussian":
         return check_positive("scale (tau of the Gaussian prior)", scale)
     if prior == "laplace":
-        return check_positive("scale (b of the Laplace prior)", scale)
+        return check_positive("scale (kappa of the Laplace prior)", scale)
     if not (isinstance(scale, Sequence) and len(scale) == 2):
-        raise ValueError(f"scale must be a pair (tau, b) when prior is 'elastic_net', got {scale!r}")
+        raise ValueError(f"scale must be a pair (tau, kappa) when prior is 'elastic_net', got {scale!r}")
     return (check_positive("scale[0] (tau of the elastic-net prior)", scale[0]),
-            check_positive("scale[1] (b of the elastic-net prior)", scale[1]))
+            check_positive("scale[1] (kappa of the elastic-net prior)", scale[1]))
 
 
-def elastic_net_log_normalizer(tau: float, b: float) -> float:
-    """``log Z`` for ``Z = int exp(-t^2 / (2 tau^2) - |t| / b) dt = sqrt(2 pi) tau erfcx(tau / (sqrt(2) b))``.
+def elastic_net_log_normalizer(tau: float, kappa: float) -> float:
+    """``log Z`` for ``Z = int exp(-t^2 / (2 tau^2) - |t| / kappa) dt = sqrt(2 pi) tau erfcx(tau / (sqrt(2) kappa))``.
 
-    ``erfcx(x) = exp(x^2) erfc(x)`` keeps the value finite for any ``tau / b``.
+    ``erfcx(x) = exp(x^2) erfc(x)`` keeps the value finite for any ``tau / kappa``.
     """
     tau = check_positive("tau", tau)
-    b = check_positive("b", b)
-    x = torch.tensor(tau / (math.sqrt(2) * b), dtype=torch.float64)
+    kappa = check_positive("kappa", kappa)
+    x = torch.tensor(tau / (math.sqrt(2) * kappa), dtype=torch.float64)
     return math.log(math.sqrt(2 * math.pi) * tau) + math.log(torch.special.erfcx(x).item())
 
 
@@ -109,8 +108,8 @@ def log_likelihood(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, sigma:
 def log_prior(theta: torch.Tensor, prior: str | None, scale: object = None) -> torch.Tensor:
     """``log p(theta)`` summed over the ``d`` entries of ``theta`` (shape ``(..., d)``); see the module doc.
 
-    Gaussian: ``-d/2 log(2 pi tau^2) - ||theta||_2^2 / (2 tau^2)``. Laplace: ``-d log(2 b) - ||theta||_1 / b``.
-    Elastic net: ``-d log Z(tau, b) - ||theta||_2^2 / (2 tau^2) - ||theta||_1 / b``. ``None``: 0.
+    Gaussian: ``-d/2 log(2 pi tau^2) - ||theta||_2^2 / (2 tau^2)``. Laplace: ``-d log(2 kappa) - ||theta||_1 / kappa``.
+    Elastic net: ``-d log Z(tau, kappa) - ||theta||_2^2 / (2 tau^2) - ||theta||_1 / kappa``. ``None``: 0.
     """
     theta = check_tensor("theta", theta, min_ndim=1, floating=True)
     scale = _check_prior(prior, scale)
@@ -121,9 +120,9 @@ def log_prior(theta: torch.Tensor, prior: str | None, scale: object = None) -> t
         return -0.5 * d * math.log(2 * math.pi * scale**2) - theta.pow(2).sum(dim=-1) / (2 * scale**2)
     if prior == "laplace":
         return -d * math.log(2 * scale) - theta.abs().sum(dim=-1) / scale
-    tau, b = scale
-    return (-d * elastic_net_log_normalizer(tau, b)
-            - theta.pow(2).sum(dim=-1) / (2 * tau**2) - theta.abs().sum(dim=-1) / b)
+    tau, kappa = scale
+    return (-d * elastic_net_log_normalizer(tau, kappa)
+            - theta.pow(2).sum(dim=-1) / (2 * tau**2) - theta.abs().sum(dim=-1) / kappa)
 
 
 def neg_log_posterior(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, sigma: float,
@@ -173,123 +172,80 @@ def _penalized_least_squares(X: torch.Tensor, y: torch.Tensor, l2: float, l1: fl
     return fit_elastic_net(X, y, lam, l1 / (2 * n * lam), fit_intercept=False, tol=tol, max_iter=max_iter).weight
 
 
-def lasso_map(X: torch.Tensor, y: torch.Tensor, sigma: float, b: float, *,
+def lasso_map(X: torch.Tensor, y: torch.Tensor, sigma: float, kappa: float, *,
               tol: float = 1e-10, max_iter: int = 100_000) -> torch.Tensor:
-    """MAP estimate under the prior ``Laplace(0, b)``: ``argmin ||y - X theta||^2 + lambda ||theta||_1`` with
-    ``lambda = 2 sigma^2 / b`` (the lasso), by accelerated proximal gradient descent (soft-thresholding steps).
+    """MAP estimate under the prior ``Laplace(0, kappa)``: ``argmin ||y - X theta||^2 + lambda ||theta||_1`` with
+    ``lambda = 2 sigma^2 / kappa`` (the lasso), by accelerated proximal gradient descent (soft-thresholding steps).
 
     ``tol`` and ``max_iter`` are those of :func:`~attnreg.regularization.fit_elastic_net` (``tol`` bounds the
     violation of the optimality conditions of ``J / (2n)``).
     """
     X, y = check_regression_data(X, y)
-    return _penalized_least_squares(X, y, 0.0, laplace_prior_lambda(sigma, b), tol, max_iter)
+    return _penalized_least_squares(X, y, 0.0, laplace_prior_lambda(sigma, kappa), tol, max_iter)
 
 
-def elastic_net_map(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float, b: float, *,
+def elastic_net_map(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float, kappa: float, *,
                     tol: float = 1e-10, max_iter: int = 100_000) -> torch.Tensor:
-    """MAP estimate under the elastic-net prior ``exp(-theta_j^2 / (2 tau^2) - |theta_j| / b) / Z``:
-    ``argmin ||y - X theta||^2 + (sigma^2 / tau^2) ||theta||_2^2 + (2 sigma^2 / b) ||theta||_1``
+    """MAP estimate under the elastic-net prior ``exp(-theta_j^2 / (2 tau^2) - |theta_j| / kappa) / Z``:
+    ``argmin ||y - X theta||^2 + (sigma^2 / tau^2) ||theta||_2^2 + (2 sigma^2 / kappa) ||theta||_1``
     (``tol`` and ``max_iter`` as in :func:`lasso_map`)."""
     X, y = check_regression_data(X, y)
-    return _penalized_least_squares(X, y, gaussian_prior_lambda(sigma, tau), laplace_prior_lambda(sigma, b),
+    return _penalized_least_squares(X, y, gaussian_prior_lambda(sigma, tau), laplace_prior_lambda(sigma, kappa),
                                     tol, max_iter)
 
 
 # --------------------------------------------------------------------------------------------
-# Pictures in two dimensions
+# Beyond MAP: the whole posterior under the Gaussian prior, its predictions and its evidence
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class DensityGrid:
-    """Log-likelihood, log-prior and log-posterior of a 2-D ``theta`` on a grid.
+def gaussian_posterior(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and covariance of ``p(theta | X, y)`` under noise ``N(0, sigma^2)`` and the prior ``N(0, tau^2 I)``.
 
-    ``theta1`` and ``theta2`` are the grid's axes; each map has shape ``(len(theta2), len(theta1))``, the
-    entry ``[i, j]`` belonging to ``theta = (theta1[j], theta2[i])`` (the layout of ``plt.contour``).
-    ``log_posterior = log_likelihood + log_prior``, without the constant ``-log p(y | X)``.
+    The log posterior is quadratic in ``theta``, so the posterior is Gaussian with precision
+    ``A = X^T X / sigma^2 + I / tau^2``, covariance ``A^{-1} = sigma^2 (X^T X + lambda I)^{-1}`` and mean
+    ``A^{-1} X^T y / sigma^2 = (X^T X + lambda I)^{-1} X^T y``, the ridge (MAP) estimate, ``lambda = sigma^2 / tau^2``.
+    Computed by a Cholesky factorisation of ``A``; returns ``(mean (d,), covariance (d, d))``.
     """
-
-    theta1: torch.Tensor
-    theta2: torch.Tensor
-    log_likelihood: torch.Tensor
-    log_prior: torch.Tensor
-    log_posterior: torch.Tensor
-
-    def argmax(self, which: str = "log_posterior") -> torch.Tensor:
-        """The grid point where the map ``which`` is largest, as ``(theta1, theta2)``."""
-        which = check_choice("which", which, ("log_likelihood", "log_prior", "log_posterior"))
-        values = getattr(self, which)
-        i, j = divmod(int(values.argmax()), values.shape[1])
-        return torch.stack([self.theta1[j], self.theta2[i]])
-
-
-def density_grid(X: torch.Tensor, y: torch.Tensor, sigma: float, prior: str | None, scale: object = None,
-                 limits: tuple[float, float] = (-2.0, 2.0), steps: int = 201) -> DensityGrid:
-    """Evaluate :func:`log_likelihood`, :func:`log_prior` and their sum on a square grid over ``limits``."""
     X, y = check_regression_data(X, y)
-    if X.shape[1] != 2:
-        raise ValueError(f"X must have 2 columns for a 2-D picture, got shape {tuple(X.shape)}")
-    low, high = check_real("limits[0]", limits[0]), check_real("limits[1]", limits[1])
-    if not low < high:
-        raise ValueError(f"limits must be (low, high) with low < high, got {limits!r}")
-    steps = check_int("steps", steps, minimum=2)
-    axis = torch.linspace(low, high, steps, dtype=X.dtype, device=X.device)
-    t2, t1 = torch.meshgrid(axis, axis, indexing="ij")
-    thetas = torch.stack([t1, t2], dim=-1)
-    loglik = log_likelihood(thetas, X, y, sigma)
-    logprior = log_prior(thetas, prior, scale)
-    return DensityGrid(axis, axis, loglik, logprior, loglik + logprior)
+    sigma = check_positive("sigma", sigma)
+    tau = check_positive("tau", tau)
+    d = X.shape[1]
+    precision = X.T @ X / sigma**2 + torch.eye(d, dtype=X.dtype, device=X.device) / tau**2
+    factor = torch.linalg.cholesky(precision)
+    covariance = torch.cholesky_inverse(factor)
+    mean = torch.cholesky_solve((X.T @ y / sigma**2).unsqueeze(-1), factor).squeeze(-1)
+    return mean, covariance
 
 
-#: Contour levels of a log density relative to its maximum: for a Gaussian, the 1, 2, 3 and 4 sigma ellipses.
-RELATIVE_LEVELS = [-8.0, -4.5, -2.0, -0.5]
+def log_evidence(X: torch.Tensor, y: torch.Tensor, sigma: float, tau: float) -> float:
+    """``log p(y | X)``, the marginal likelihood of the data under noise ``N(0, sigma^2)`` and the prior
+    ``N(0, tau^2 I)``: integrating ``theta`` out, ``y ~ N(0, C)`` with ``C = sigma^2 I + tau^2 X X^T``, so
+
+        log p(y | X) = -1/2 y^T C^{-1} y - 1/2 log det C - n/2 log(2 pi).
+
+    Maximising it over ``tau`` (or ``lambda = sigma^2 / tau^2``) is *empirical Bayes*: the data choose the prior.
+    Computed in ``X``'s dtype by a Cholesky factorisation of ``C`` (``n x n``).
+    """
+    X, y = check_regression_data(X, y)
+    sigma = check_positive("sigma", sigma)
+    tau = check_positive("tau", tau)
+    n = X.shape[0]
+    C = sigma**2 * torch.eye(n, dtype=X.dtype, device=X.device) + tau**2 * (X @ X.T)
+    factor = torch.linalg.cholesky(C)
+    solved = torch.cholesky_solve(y.unsqueeze(-1), factor).squeeze(-1)
+    return (-0.5 * (y @ solved) - factor.diagonal().log().sum() - 0.5 * n * math.log(2 * math.pi)).item()
 
 
-def plot_density_grid(grid: DensityGrid, axes: Sequence[Axes] | None = None,
-                      mle: torch.Tensor | None = None, map_estimate: torch.Tensor | None = None) -> list[Axes]:
-    """Three panels, likelihood, prior and posterior: contours of each log density minus its maximum at
-    ``RELATIVE_LEVELS``; the MLE (cross) and the MAP estimate (dot) are marked where given."""
-    if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(10, 3.3), sharex=True, sharey=True)
-    if len(axes) != 3:
-        raise ValueError(f"axes must hold 3 axes (likelihood, prior, posterior), got {len(axes)}")
-    t1, t2 = grid.theta1.cpu().numpy(), grid.theta2.cpu().numpy()
-    maps = {"likelihood": grid.log_likelihood, "prior": grid.log_prior, "posterior": grid.log_posterior}
-    for ax, (title, values) in zip(axes, maps.items()):
-        relative = (values - values.max()).cpu().numpy()
-        if np.ptp(relative) > 0:  # a flat prior has no contours
-            ax.contourf(t1, t2, relative, levels=RELATIVE_LEVELS + [0.0], cmap="Blues", alpha=0.8)
-            ax.contour(t1, t2, relative, levels=RELATIVE_LEVELS, colors="C0", linestyles="solid", linewidths=0.8)
-        for point, marker, label in ((mle, "x", "MLE"), (map_estimate, "o", "MAP")):
-            if point is not None:
-                ax.plot(*point.detach().cpu().tolist(), marker, color="C3" if marker == "o" else "k",
-                        markersize=7, label=label)
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.axvline(0, color="grey", lw=0.5)
-        ax.set(title=title, xlabel=r"$\theta_1$", xlim=(t1[0], t1[-1]), ylim=(t2[0], t2[-1]), aspect="equal")
-    axes[0].set_ylabel(r"$\theta_2$")
-    if mle is not None or map_estimate is not None:
-        axes[2].legend(loc="lower right")
-    return list(axes)
-
-
-def plot_density_overlay(grid: DensityGrid, ax: Axes | None = None, mle: torch.Tensor | None = None,
-                         map_estimate: torch.Tensor | None = None) -> Axes:
-    """Likelihood (dashed), prior (dotted) and posterior (filled) contours of ``grid`` in one panel, at the
-    ``RELATIVE_LEVELS`` of each log density minus its maximum; the MLE (cross) and MAP (dot) where given."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(3.6, 3.3))
-    t1, t2 = grid.theta1.cpu().numpy(), grid.theta2.cpu().numpy()
-    relative = {name: (values - values.max()).cpu().numpy() for name, values in
-                (("likelihood", grid.log_likelihood), ("prior", grid.log_prior), ("posterior", grid.log_posterior))}
-    ax.contourf(t1, t2, relative["posterior"], levels=RELATIVE_LEVELS + [0.0], cmap="Reds", alpha=0.6)
-    ax.contour(t1, t2, relative["likelihood"], levels=RELATIVE_LEVELS, colors="C0", linestyles="--", linewidths=0.8)
-    if np.ptp(relative["prior"]) > 0:
-        ax.contour(t1, t2, relative["prior"], levels=RELATIVE_LEVELS, colors="grey", linestyles=":", linewidths=0.8)
-    ax.plot([], [], "--", color="C0", label="likelihood")
-    ax.plot([], [], ":", color="grey", label="prior")
-    ax.fill_between([], [], color="C3", alpha=0.5, label="posterior")
-    for point, marker, color, label in ((mle, "x", "k", "MLE"), (map_estimate, "o", "C3", "MAP")):
-        if point is not None:
-            ax.plot(*point.detach().cpu().tolist(), marker, color=color, markersize=6, label=label)
-    ax.set(xlabel=r"$\theta_1$", ylabel=r"$\theta_2$", xlim=(t1[0], t1[-1]), ylim=(t2[0], t2[-1]), aspect="equal")
-    return ax
+def predictive(X_new: torch.Tensor, mean: torch.Tensor, covariance: torch.Tensor,
+               sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior predictive of ``y = theta^T x + eps`` at the rows of ``X_new``: Gaussian with mean ``X_new mean``
+    and variance ``x^T covariance x + sigma^2`` (the parameters' uncertainty plus the noise). Returns
+    ``(mean (m,), standard deviation (m,))``."""
+    X_new = check_tensor("X_new", X_new, ndim=2, floating=True)
+    mean = _check_theta(mean, X_new.shape[1])
+    covariance = check_tensor("covariance", covariance, ndim=2, floating=True)
+    if covariance.shape != (X_new.shape[1], X_new.shape[1]):
+        raise ValueError(f"covariance must have shape {(X_new.shape[1], X_new.shape[1])}, got {tuple(covariance.shape)}")
+    sigma = check_positive("sigma", sigma)
+    variance = ((X_new @ covariance) * X_new).sum(-1) + sigma**2
+    return X_new @ mean, variance.sqrt()

@@ -19,7 +19,13 @@ from ._framework import (
 )
 from ._registry import STARS, Exercise, Progress, catalogue, exercise, hint, progress, progress_file
 from .attention import check_masked_softmax
-from .bayes import check_prior_lambda
+from .bayes import (
+    check_laplace_alpha,
+    check_log_posterior,
+    check_posterior_width,
+    check_prior_lambda,
+    check_ridge_from_scratch,
+)
 from .dropconnect import check_dropconnect_forward
 from .dropout import check_downscale_dropout, check_dropout
 from .getting_started import check_accuracy
@@ -41,9 +47,13 @@ __all__ = [
     "check_dropconnect_forward",
     "check_dropout",
     "check_l2_penalty",
+    "check_laplace_alpha",
+    "check_log_posterior",
     "check_masked_softmax",
     "check_merge_heads",
+    "check_posterior_width",
     "check_prior_lambda",
+    "check_ridge_from_scratch",
     "check_scaled_dot_product_attention",
     "check_soft_threshold",
     "check_split_heads",
