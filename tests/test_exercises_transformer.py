@@ -124,10 +124,10 @@ def test_sdpa_checker_catches_classic_bugs(buggy, hint):
 
 def test_sdpa_checker_nan_bugs_pass_the_cases_without_empty_rows():
     result = check_scaled_dot_product_attention(attention_with(fill=float("-inf"), zero_after=False), verbose=False)
-    assert [case.passed for case in result.cases] == [True] * 5 + [False, False]
+    assert [case.passed for case in result.cases] == [True] * 6 + [False, False]
     # -inf added to the scores, then the masked weights set to 0: the forward pass is right, the backward pass is NaN.
     result = check_scaled_dot_product_attention(attention_with(additive=True), verbose=False)
-    assert [case.passed for case in result.cases] == [True] * 6 + [False]
+    assert [case.passed for case in result.cases] == [True] * 7 + [False]
     # masked_fill with -inf, then the masked weights set to 0: masked_fill blocks the NaN gradient, so this one is right.
     assert check_scaled_dot_product_attention(attention_with(fill=float("-inf")), verbose=False).passed
 
@@ -285,6 +285,18 @@ def attention_max_over_all_keys(q, k, v, mask=None):  # stabilising maximum incl
     return weights @ v, weights
 
 
+def attention_scales_q_in_place(q, k, v, mask=None):
+    q /= math.sqrt(q.shape[-1])  # changes the caller's q
+    weights = _masked_weights(q @ k.transpose(-2, -1), mask)
+    return weights @ v, weights
+
+
+def attention_float32(q, k, v, mask=None):
+    q, k, v = q.float(), k.float(), v.float()
+    weights = _masked_weights(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), mask)
+    return weights @ v, weights
+
+
 @pytest.mark.parametrize(
     "buggy, hint, failing",
     [
@@ -294,6 +306,9 @@ def attention_max_over_all_keys(q, k, v, mask=None):  # stabilising maximum incl
         (attention_naive_exp, "NaN with scores above 88: exp(score) overflows to inf", [4]),
         (attention_max_over_all_keys, "the maximum you subtracted before exp came from a masked key", [4]),
         (attention_with(invert=True), "the mask is inverted", [1, 2, 3, 4, 5]),
+        (attention_scales_q_in_place, "your function changed its argument q in place", [0]),
+        (attention_float32, "with float64 inputs the output came back as torch.float32", [5]),
+        (attention_with(scale=lambda q, k, v: 1 / math.sqrt(q.shape[1])), "you scaled by sqrt(n_q) = sqrt(3)", [0]),
     ],
 )
 def test_sdpa_checker_catches_rank_overflow_and_inverted_masks(buggy, hint, failing):
@@ -494,6 +509,12 @@ def block_from_parts(*, norm_first=None, invert=False, interleave=False, scale_b
     return block
 
 
+def block_in_place(x, layer, mask=None):
+    h = block_from_parts()(x, layer, mask)
+    x += 0.0 * x + 1.0  # an in-place update of the caller's tensor
+    return h
+
+
 def test_encoder_block_checker_accepts_correct_versions():
     assert check_encoder_block(block_from_parts(), verbose=False, record=False).passed
 
@@ -528,6 +549,7 @@ def test_encoder_block_checker_accepts_correct_versions():
         (lambda x, layer, mask=None: layer(x, src_mask=None if mask is None else ~mask), "you called layer(x)"),
         (lambda x, layer, mask=None: layer.self_attn(x, x, x)[0], "you called layer.self_attn(...)"),
         (lambda x, layer, mask=None: None, "is None: did you forget a `return`?"),
+        (block_in_place, "your function changed its input x in place"),
     ],
 )
 def test_encoder_block_checker_catches_classic_bugs(buggy, hint):

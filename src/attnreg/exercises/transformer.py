@@ -251,6 +251,9 @@ def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Te
     return weights @ v, weights
 
 
+INVERTED = "the mask is inverted: True means 'may attend', so mask out the positions where it is False"
+
+
 def _expect_pair(value: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(value, tuple) or len(value) != 2:
         raise Feedback(f"return a tuple (output, weights), got {type(value).__name__}"
@@ -291,8 +294,18 @@ def check_scaled_dot_product_attention(
     big_mask = torch.ones(2, 3, 5, dtype=torch.bool)
     big_mask[:, 0, 0] = False  # query 0's best key is masked: exp(score - 150) of its other keys underflows to 0
 
+    def call_intact(fn: Callable, args: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        given = clone_args(*args)
+        result = _expect_pair(fn(*given))
+        for name, before, after in zip(("q", "k", "v", "mask"), args, given):
+            if before.shape != after.shape or not torch.equal(before, after):
+                raise Feedback(f"your function changed its argument {name} in place (an operation such as {name} /= ..., "
+                               f"{name}.masked_fill_ or {name}.transpose_ changes the caller's tensor): use out-of-place "
+                               "operations")
+        return result
+
     def compare(fn: Callable, args: tuple, known_bug_modes: dict[str, dict]) -> None:
-        output, weights = _expect_pair(fn(*clone_args(*args)))
+        output, weights = call_intact(fn, args)
         expected_output, expected_weights = _attention(*args)
         bugs = {hint: _attention(*args, **kwargs) for hint, kwargs in known_bug_modes.items()}
         expect_close(weights, expected_weights, "weights", known_bugs={h: b[1] for h, b in bugs.items()})
@@ -306,10 +319,12 @@ def check_scaled_dot_product_attention(
             f"you scaled by sqrt(d_v) = sqrt({d_v}); the scale comes from the width of q and k, d_k = {d_k}": {"scale": 1 / math.sqrt(d_v)},
             f"you scaled by sqrt(n_k) = sqrt({n_k}), the number of keys; use the feature size d_k = {d_k}": {"scale": 1 / math.sqrt(n_k)},
             "you multiplied by sqrt(d_k); divide by it": {"scale": math.sqrt(d_k)},
+            f"you scaled by sqrt(n_q) = sqrt({q.shape[-2]}), the number of queries (q.shape[1]); d_k is the last size, "
+            "q.shape[-1]": {"scale": 1 / math.sqrt(q.shape[-2])},
         })
 
     mask_bugs = {
-        "the mask is inverted: True means 'may attend', so mask out the positions where it is False": {"mask_mode": "inverted"},
+        INVERTED: {"mask_mode": "inverted"},
         "the mask is ignored: set the scores of masked keys to -inf (or a very negative number) before the softmax": {"mask_mode": "ignored"},
         "you zeroed the weights after the softmax, so rows no longer sum to 1: mask the scores before it": {"mask_mode": "after_softmax"},
         "masked scores were set to 0, which still gets weight: set them to -inf (or a very negative number)": {"mask_mode": "zero_fill"},
@@ -323,36 +338,46 @@ def check_scaled_dot_product_attention(
 
     def four_dimensional(fn: Callable) -> None:
         try:
-            result = fn(*clone_args(q4, k4, v4, mask4))
+            output, weights = call_intact(fn, (q4, k4, v4, mask4))
         except RuntimeError as error:
             raise Feedback("your function fails on 4-D input (batch, heads, n, d), which is what multi-head attention "
                            "passes: use k.transpose(-2, -1) and @ (torch.matmul), not k.transpose(1, 2) or torch.bmm, "
                            f"which assume 3-D tensors (RuntimeError: {str(error).splitlines()[0]})") from None
-        output, weights = _expect_pair(result)
         expected_output, expected_weights = _attention(q4, k4, v4, mask4)
         expect_close(weights, expected_weights, "weights", known_bugs={
-            "the mask is inverted: True means 'may attend', so mask out the positions where it is False":
-                _attention(q4, k4, v4, mask4, mask_mode="inverted")[1]})
+            INVERTED: _attention(q4, k4, v4, mask4, mask_mode="inverted")[1]})
         expect_close(output, expected_output, "output")
 
     def large_scores(fn: Callable) -> None:
-        output, weights = _expect_pair(fn(*clone_args(q_big, k_big, v, big_mask)))
+        output, weights = call_intact(fn, (q_big, k_big, v, big_mask))
         if not (torch.isfinite(weights).all() and torch.isfinite(output).all()):
             raise Feedback("NaN with scores above 88: exp(score) overflows to inf in float32 and inf / inf is NaN, and if "
                            "the maximum you subtract comes from a masked key, the kept keys underflow to 0 / 0: use "
                            "torch.softmax on the masked scores (it subtracts the row maximum of what it is given)")
         expected_output, expected_weights = _attention(q_big, k_big, v, big_mask)
+        inverted = _attention(q_big, k_big, v, big_mask, mask_mode="inverted")[1]
+        if weights.shape == inverted.shape and torch.allclose(weights.detach().double(), inverted.double(), atol=1e-5):
+            raise Feedback(INVERTED)
         if weights.shape == expected_weights.shape and weights.sum(dim=-1).abs().lt(0.5).any():
             raise Feedback("a query that keeps some keys got zero weights: the maximum you subtracted before exp came "
                            "from a masked key, 150 above the kept ones, so their exp underflowed to 0; take the maximum "
                            "over the kept keys only, or use torch.softmax on the masked scores")
-        expect_close(weights, expected_weights, "weights", known_bugs={
-            "the mask is inverted: True means 'may attend', so mask out the positions where it is False":
-                _attention(q_big, k_big, v, big_mask, mask_mode="inverted")[1]})
+        expect_close(weights, expected_weights, "weights")
+        expect_close(output, expected_output, "output")
+
+    def float64(fn: Callable) -> None:
+        args = tuple(t.double() for t in (q, k, v)) + (mask,)
+        output, weights = call_intact(fn, args)
+        for name, tensor in (("output", output), ("weights", weights)):
+            if tensor.dtype != torch.float64:
+                raise Feedback(f"with float64 inputs the {name} came back as {tensor.dtype}: keep the inputs' dtype (no "
+                               ".float(), and torch.finfo(scores.dtype) rather than a fixed float32 constant)")
+        expected_output, expected_weights = _attention(*args)
+        expect_close(weights, expected_weights, "weights", known_bugs={INVERTED: _attention(*args, mask_mode="inverted")[1]})
         expect_close(output, expected_output, "output")
 
     def with_fully_masked_row(fn: Callable) -> None:
-        output, weights = _expect_pair(fn(*clone_args(q, k, v, empty_row)))
+        output, weights = call_intact(fn, (q, k, v, empty_row))
         if torch.isnan(weights).any() or torch.isnan(output).any():
             raise Feedback("a query whose keys are all masked gives NaN (softmax of a row of -inf is 0/0): fill with "
                            "torch.finfo(scores.dtype).min instead of -inf, then set the masked weights to 0")
@@ -379,6 +404,7 @@ def check_scaled_dot_product_attention(
         ("mask of shape (n_q, n_k), broadcast over the batch", with_broadcast_mask),
         ("4-D input (batch, heads, n, d) with a mask (batch, 1, n_q, n_k)", four_dimensional),
         ("scores up to about 150, a masked key holding a row's maximum", large_scores),
+        ("float64 inputs give float64 results", float64),
         ("a fully masked row gives zeros, not NaN", with_fully_masked_row),
         ("gradients stay finite with a fully masked row", finite_gradients),
     ]
@@ -559,6 +585,9 @@ def check_encoder_block(encoder_block: Callable[..., torch.Tensor], verbose: boo
             given.self_attn.forward = _forbid("layer.self_attn(...)")
             args = (x.clone(), given) if mask is None else (x.clone(), given, mask.clone())
             output = expect_tensor(fn(*args), "encoder_block(x, layer" + (")" if mask is None else ", mask)"))
+            if not torch.equal(args[0], x):
+                raise Feedback("your function changed its input x in place (x += ... on the residual path changes the "
+                               "caller's tensor): write x = x + ... instead")
             if (mask is not None and output.is_floating_point() and torch.isnan(output).any()
                     and mask.all(dim=-1).any() and mask.any(dim=-1).all()):
                 raise Feedback("the output contains NaN, and the inverted mask would leave a query no key at all: the "
