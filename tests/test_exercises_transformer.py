@@ -387,31 +387,33 @@ def test_causal_checker_catches_more_bugs(buggy, hint):
 
 # --- the cost of heads (derive) -------------------------------------------------------------------------
 
-def head_cost(n, d_model, num_heads):
-    return 2 * n**2 * d_model, num_heads * n**2
+def head_cost(n_q, n_k, d_model, num_heads):
+    return 2 * n_q * n_k * d_model, num_heads * n_q * n_k
 
 
 def test_head_cost_checker_accepts_the_right_formula_in_any_number_type():
     assert check_head_cost(head_cost, verbose=False, record=False).passed
-    assert check_head_cost(lambda n, d, h: (float(2 * n * n * d), torch.tensor(h * n * n)), verbose=False, record=False).passed
-    assert check_head_cost(lambda n, d, h: [2 * n * n * d, h * n * n], verbose=False, record=False).passed
+    assert check_head_cost(lambda q, k, d, h: (float(2 * q * k * d), torch.tensor(h * q * k)), verbose=False, record=False).passed
+    assert check_head_cost(lambda q, k, d, h: [2 * q * k * d, h * q * k], verbose=False, record=False).passed
 
 
 @pytest.mark.parametrize(
     "buggy, hint",
     [
-        (lambda n, d, h: (2 * n * n * d * h, h * n * n), "you gave every head the full width"),
-        (lambda n, d, h: (2 * n * n * d / h, h * n * n), "that is one head's count: add up the n_h heads"),
-        (lambda n, d, h: (n * n * d, h * n * n), "you counted the scores Q K^T only"),
-        (lambda n, d, h: (2 * n * n * d + 4 * n * d * d, h * n * n), "you included the projections"),
-        (lambda n, d, h: (2 * n * n * d, n * n), "that is one head's weight matrix"),
-        (lambda n, d, h: (2 * n * n * d, n * n * d), "the weights do not depend on the width d_k"),
-        (lambda n, d, h: (h * n * n, 2 * n * n * d), "the two numbers are in the wrong order"),
-        (lambda n, d, h: 2 * n * n * d, "must return a pair (multiply_adds, weights), got int"),
-        (lambda n, d, h: (2 * n * n * d, h * n * n, 0), "got a tuple of length 3"),
-        (lambda n, d, h: ("2 n^2 d", "h n^2"), "(multiply-adds) must be a number, got str"),
-        (lambda n, d, h: (3 * n * n * d, h * n * n), "is not right: it is too large"),
-        (lambda n, d, h: (2 * n * n * d, h * n), "is not right: it is too small"),
+        (lambda q, k, d, h: (2 * q * k * d * h, h * q * k), "you gave every head the full width"),
+        (lambda q, k, d, h: (2 * q * k * d / h, h * q * k), "that is one head's count: add up the n_h heads"),
+        (lambda q, k, d, h: (q * k * d, h * q * k), "you counted the scores Q K^T only"),
+        (lambda q, k, d, h: (2 * q * k * d + 2 * q * d * d + 2 * k * d * d, h * q * k), "you included the projections"),
+        (lambda q, k, d, h: (2 * q * q * d, h * q * k), "n_q n_k dot products, not n_q^2"),
+        (lambda q, k, d, h: (2 * q * k * d, q * k), "that is one head's weight matrix"),
+        (lambda q, k, d, h: (2 * q * k * d, q * k * d), "the weights do not depend on the width d_k"),
+        (lambda q, k, d, h: (2 * q * k * d, h * k * k), "n_q x n_k, not n_k x n_k"),
+        (lambda q, k, d, h: (h * q * k, 2 * q * k * d), "the two numbers are in the wrong order"),
+        (lambda q, k, d, h: 2 * q * k * d, "must return a pair (multiply_adds, weights), got int"),
+        (lambda q, k, d, h: (2 * q * k * d, h * q * k, 0), "got a tuple of length 3"),
+        (lambda q, k, d, h: ("2 n^2 d", "h n^2"), "(multiply-adds) must be a number, got str"),
+        (lambda q, k, d, h: (3 * q * k * d, h * q * k), "is not right: it is too large"),
+        (lambda q, k, d, h: (2 * q * k * d, h * q), "is not right: it is too small"),
     ],
 )
 def test_head_cost_checker_names_each_misconception_without_the_answer(buggy, hint):
@@ -419,13 +421,15 @@ def test_head_cost_checker_names_each_misconception_without_the_answer(buggy, hi
     assert not result.passed
     feedback = feedback_of(result)
     assert hint in feedback
-    for n, d, h in ((10, 64, 8), (100, 32, 4), (50, 48, 6)):  # the right values are never printed
-        assert f"{2 * n * n * d:.6g}" not in feedback and f" {h * n * n:.6g}" not in feedback.replace(f"= {h * n * n}", "")
+    for q, k, d, h in ((10, 10, 64, 8), (100, 30, 32, 4), (12, 50, 48, 6)):  # the right values are never printed
+        assert f"{2 * q * k * d:.6g}" not in feedback and f"{h * q * k:.6g} " not in feedback
 
 
-def test_head_cost_full_width_bug_is_not_named_where_it_is_right():
-    result = check_head_cost(lambda n, d, h: (2 * n * n * d * h, h * n * n), verbose=False, record=False)
+def test_head_cost_checker_skips_a_misconception_where_it_gives_the_right_number():
+    result = check_head_cost(lambda q, k, d, h: (2 * q * k * d * h, h * q * k), verbose=False, record=False)
     assert [case.passed for case in result.cases] == [False, False, True, False]  # one head: the same number
+    result = check_head_cost(lambda q, k, d, h: (2 * q * q * d, h * q * k), verbose=False, record=False)
+    assert [case.passed for case in result.cases] == [True, False, True, False]  # n_q = n_k in self-attention
 
 
 # --- what removing the causal mask does (predict) -------------------------------------------------------

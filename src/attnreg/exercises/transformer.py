@@ -188,45 +188,53 @@ def _two_numbers(value: Any, what: str) -> tuple[float, float]:
 
 @exercise(chapter=CHAPTER, number=4, title='what splitting into heads costs', stars=1, kind='derive',
           practises='counting the multiply-adds and the attention weights of multi-head attention',
-          hints=['Head r computes Q_r K_r^T, an (n x d_k) times (d_k x n) product, and A_r V_r, (n x n) times (n x d_k); '
-                 'one multiply-add per term of each dot product.',
+          hints=['Head r computes Q_r K_r^T, an (n_q x d_k) times (d_k x n_k) product, and A_r V_r, (n_q x n_k) times '
+                 '(n_k x d_k); one multiply-add per term of each dot product.',
                  'With d_k = d_model / n_h the n_h heads together need as many multiply-adds as one head of width d_model, '
-                 'but every head has its own n x n weight matrix.'])
-def check_head_cost(head_cost: Callable[[int, int, int], tuple[float, float]], verbose: bool = True) -> CheckResult:
-    """Check ``head_cost(n, d_model, num_heads) -> (multiply_adds, weights)`` for self-attention on ``n`` positions.
+                 'but every head has its own n_q x n_k weight matrix.'])
+def check_head_cost(head_cost: Callable[[int, int, int, int], tuple[float, float]], verbose: bool = True) -> CheckResult:
+    """Check ``head_cost(n_q, n_k, d_model, num_heads) -> (multiply_adds, weights)``.
 
-    ``multiply_adds`` counts the scores ``Q_r K_r^T`` and the weighted sums ``A_r V_r`` of all heads
-    (projections excluded), ``weights`` the entries of the attention matrices ``A_r`` stored for one
-    sequence. The right values are never printed.
+    ``n_q`` queries attend to ``n_k`` keys (self-attention: ``n_q = n_k``) with ``num_heads`` heads of
+    width ``d_model / num_heads``; ``multiply_adds`` counts the scores ``Q_r K_r^T`` and the weighted
+    sums ``A_r V_r`` of all heads (projections excluded), ``weights`` the entries of the attention
+    matrices ``A_r`` stored for one sequence. The right values are never printed.
     """
-    def case_on(n: int, d_model: int, num_heads: int) -> Callable[[Callable], None]:
+    def case_on(n_q: int, n_k: int, d_model: int, num_heads: int) -> Callable[[Callable], None]:
         def run(fn: Callable) -> None:
-            multiply_adds, weights = _two_numbers(fn(n, d_model, num_heads), f"head_cost({n}, {d_model}, {num_heads})")
-            right_madds, right_weights = 2 * n**2 * d_model, num_heads * n**2
+            call = f"head_cost({n_q}, {n_k}, {d_model}, {num_heads})"
+            multiply_adds, weights = _two_numbers(fn(n_q, n_k, d_model, num_heads), call)
+            right_madds, right_weights = 2 * n_q * n_k * d_model, num_heads * n_q * n_k
             if (math.isclose(multiply_adds, right_weights) and math.isclose(weights, right_madds)
                     and not math.isclose(right_madds, right_weights)):
                 raise Feedback("the two numbers are in the wrong order: return (multiply_adds, weights)")
             expect_derived(multiply_adds, right_madds, "the multiply-adds", known_bugs={
                 "each head's dot products have d_k = d_model / n_h terms, not d_model: you gave every head the full width":
-                    2 * n**2 * d_model * num_heads,
-                "that is one head's count: add up the n_h heads": 2 * n**2 * d_model / num_heads,
+                    2 * n_q * n_k * d_model * num_heads,
+                "that is one head's count: add up the n_h heads": 2 * n_q * n_k * d_model / num_heads,
                 "you counted the scores Q K^T only: the weighted sum A V takes as many multiply-adds again":
-                    n**2 * d_model,
-                "you included the projections (4 n d_model^2): count only the scores and the weighted sums":
-                    2 * n**2 * d_model + 4 * n * d_model**2,
+                    n_q * n_k * d_model,
+                "you included the projections: count only the scores and the weighted sums":
+                    2 * n_q * n_k * d_model + 2 * n_q * d_model**2 + 2 * n_k * d_model**2,
+                "the scores pair every query with every key: n_q n_k dot products, not n_q^2": 2 * n_q**2 * d_model,
+                "the scores pair every query with every key: n_q n_k dot products, not n_k^2": 2 * n_k**2 * d_model,
             })
             expect_derived(weights, right_weights, "the number of attention weights", known_bugs={
-                "that is one head's weight matrix: every head has its own n x n matrix of weights": n**2,
+                "that is one head's weight matrix: every head has its own n_q x n_k matrix of weights": n_q * n_k,
                 "the weights do not depend on the width d_k: each head stores one weight per (query, key) pair":
-                    n**2 * d_model,
+                    n_q * n_k * d_model,
+                "a head's weight matrix has one row per query and one column per key, n_q x n_k, not n_q x n_q":
+                    num_heads * n_q**2,
+                "a head's weight matrix has one row per query and one column per key, n_q x n_k, not n_k x n_k":
+                    num_heads * n_k**2,
             })
         return run
 
     cases = [
-        ("n = 10, d_model = 64, 8 heads", case_on(10, 64, 8)),
-        ("n = 100, d_model = 32, 4 heads", case_on(100, 32, 4)),
-        ("n = 7, d_model = 12, 1 head", case_on(7, 12, 1)),
-        ("n = 50, d_model = 48, 6 heads", case_on(50, 48, 6)),
+        ("self-attention: n_q = n_k = 10, d_model = 64, 8 heads", case_on(10, 10, 64, 8)),
+        ("100 queries, 30 keys, d_model = 32, 4 heads", case_on(100, 30, 32, 4)),
+        ("self-attention: n_q = n_k = 7, d_model = 12, 1 head", case_on(7, 7, 12, 1)),
+        ("12 queries, 50 keys, d_model = 48, 6 heads", case_on(12, 50, 48, 6)),
     ]
     return run_check("check_head_cost", head_cost, cases, verbose)
 
