@@ -13,6 +13,7 @@ from attnreg.attention import (
     scaled_dot_product_attention,
     split_heads,
 )
+from attnreg.transformer import SequenceTransformer, TransformerEncoderBlock
 
 ATOL = 1e-5
 
@@ -87,6 +88,30 @@ def test_sdpa_dropout_on_the_weights():
     assert torch.allclose(output, dropped @ v)  # the returned weights are the ones that multiplied v
     all_dropped, _ = scaled_dot_product_attention(q, k, v, dropout_p=1.0, training=True)
     assert torch.equal(all_dropped, torch.zeros_like(all_dropped))
+    # dropout_p = 0 needs no training flag; dropout_p > 0 needs one (PyTorch's function drops whenever p > 0).
+    assert torch.equal(scaled_dot_product_attention(q, k, v, dropout_p=0.0)[0], clean_output)
+    assert torch.equal(scaled_dot_product_attention(q, k, v, training=True)[0], clean_output)
+    with pytest.raises(ValueError, match=r"dropout_p=0.5 needs training=True \(apply dropout\) or training=False"):
+        scaled_dot_product_attention(q, k, v, dropout_p=0.5)
+    with pytest.raises(TypeError, match="training must be True, False or None, got 1"):
+        scaled_dot_product_attention(q, k, v, dropout_p=0.5, training=1)
+    with pytest.raises(TypeError, match="positional argument"):
+        scaled_dot_product_attention(q, k, v, None, 0.5, True)
+
+
+def test_sdpa_dropout_matches_pytorch_semantics():
+    # F.scaled_dot_product_attention drops whenever dropout_p > 0; ours with training=True does the same
+    # (same expectation), and training=False equals PyTorch's dropout_p=0.
+    gen = torch.Generator().manual_seed(7)
+    q, k, v = (torch.randn(2, 6, 4, generator=gen) for _ in range(3))
+    assert torch.allclose(scaled_dot_product_attention(q, k, v, dropout_p=0.3, training=False)[0],
+                          F.scaled_dot_product_attention(q, k, v, dropout_p=0.0), atol=ATOL)
+    torch.manual_seed(1)
+    theirs = torch.stack([F.scaled_dot_product_attention(q, k, v, dropout_p=0.3) for _ in range(300)]).mean(0)
+    ours = torch.stack([scaled_dot_product_attention(q, k, v, dropout_p=0.3, training=True)[0] for _ in range(300)]).mean(0)
+    clean = F.scaled_dot_product_attention(q, k, v)
+    assert (theirs - clean).abs().max() < 0.25 and (ours - clean).abs().max() < 0.25  # both unbiased
+    assert not torch.allclose(F.scaled_dot_product_attention(q, k, v, dropout_p=0.3), clean)  # PyTorch: no flag, drops
 
 
 @pytest.mark.parametrize(
@@ -179,7 +204,7 @@ def test_mha_equals_pytorch_with_causal_mask():
     mha, ours = torch_and_ours()
     x = torch.randn(3, 7, 16, generator=torch.Generator().manual_seed(2))
     mask = causal_mask(7)  # ours: True = may attend
-    output, weights = ours(x, x, x, mask)
+    output, weights = ours(x, x, x, mask=mask)
     expected, expected_weights = mha(x, x, x, attn_mask=~mask)  # PyTorch: True = may NOT attend
     assert torch.allclose(output, expected, atol=ATOL)
     assert torch.allclose(weights.mean(dim=1), expected_weights, atol=ATOL)
@@ -189,7 +214,7 @@ def test_mha_equals_pytorch_with_padding_mask():
     mha, ours = torch_and_ours()
     x = torch.randn(3, 6, 16, generator=torch.Generator().manual_seed(3))
     keep = padding_mask(torch.tensor([6, 4, 2]))  # (batch, n_k), True = real token
-    output, weights = ours(x, x, x, keep[:, None, :])
+    output, weights = ours(x, x, x, mask=keep[:, None, :])
     expected, _ = mha(x, x, x, key_padding_mask=~keep)  # PyTorch: True = padding, ignore
     assert torch.allclose(output, expected, atol=ATOL)
     assert torch.equal(weights[1, :, :, 4:], torch.zeros(4, 6, 2))
@@ -199,7 +224,7 @@ def test_mha_per_head_mask_of_four_dimensions():
     mha, ours = torch_and_ours()
     x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(4))
     mask = random_mask(2, 4, 5, 5)
-    output, _ = ours(x, x, x, mask)
+    output, _ = ours(x, x, x, mask=mask)
     expected, _ = mha(x, x, x, attn_mask=~mask.reshape(8, 5, 5))  # PyTorch wants (batch * heads, n_q, n_k)
     assert torch.allclose(output, expected, atol=ATOL)
 
@@ -213,6 +238,23 @@ def test_mha_gradients_equal_pytorch():
     mha(x, x, x)[0].square().sum().backward()
     assert torch.allclose(ours_grad, x.grad, atol=1e-4)
     assert torch.allclose(ours.q_proj.weight.grad, mha.in_proj_weight.grad[:16], atol=1e-4)
+
+
+def test_mask_arguments_are_keyword_only():
+    # nn.MultiheadAttention's 4th positional argument is key_padding_mask (True = ignore): a positional
+    # mask would silently mean the opposite after swapping the classes, so ours takes none.
+    ours, x, mask = MultiHeadAttention(16, 4), torch.randn(2, 5, 16), causal_mask(5)
+    with pytest.raises(TypeError, match="positional argument"):
+        ours(x, x, x, mask)
+    block = TransformerEncoderBlock(16, 4, 32)
+    with pytest.raises(TypeError, match="positional argument"):
+        block(x, mask)
+    model = SequenceTransformer(10, 10, embed_dim=16, max_len=5)
+    tokens = torch.randint(10, (2, 5))
+    for call in (model, model.encode):
+        with pytest.raises(TypeError, match="positional argument"):
+            call(tokens, mask)
+    assert torch.equal(ours(x, x, x, mask=mask)[1].triu(1), torch.zeros(2, 4, 5, 5))
 
 
 def test_mha_parameter_count():
@@ -230,12 +272,12 @@ def test_mha_parameter_count():
         (lambda m, x: m(x, x, torch.randn(2, 4, 16)), ValueError, r"key and value must have the same batch size and length, got key of shape \(2, 5, 16\) and value of shape \(2, 4, 16\)"),
         (lambda m, x: m(torch.randn(3, 5, 16), x, x), ValueError, r"query and key must have the same batch size, got query of shape \(3, 5, 16\)"),
         (lambda m, x: m(x[0], x, x), ValueError, r"query must be 3-dimensional, got shape \(5, 16\)"),
-        (lambda m, x: m(x, x, x, torch.ones(5, 5)), TypeError, "mask must be a boolean tensor .*got dtype torch.float32"),
-        (lambda m, x: m(x, x, x, torch.ones(5, 4, dtype=torch.bool)), ValueError,
+        (lambda m, x: m(x, x, x, mask=torch.ones(5, 5)), TypeError, "mask must be a boolean tensor .*got dtype torch.float32"),
+        (lambda m, x: m(x, x, x, mask=torch.ones(5, 4, dtype=torch.bool)), ValueError,
          r"mask of shape \(5, 4\) does not broadcast to \(n_q, n_k\) = \(5, 5\)"),
-        (lambda m, x: m(x, x, x, torch.ones(3, 5, 5, dtype=torch.bool)), ValueError,
+        (lambda m, x: m(x, x, x, mask=torch.ones(3, 5, 5, dtype=torch.bool)), ValueError,
          r"mask of shape \(3, 5, 5\) does not broadcast .*\(batch, heads, n_q, n_k\) = \(2, 4, 5, 5\)"),
-        (lambda m, x: m(x, x, x, torch.ones(5, dtype=torch.bool)), ValueError, r"mask must be 2 or 3 or 4-dimensional, got shape \(5,\)"),
+        (lambda m, x: m(x, x, x, mask=torch.ones(5, dtype=torch.bool)), ValueError, r"mask must be 2 or 3 or 4-dimensional, got shape \(5,\)"),
         (lambda m, x: MultiHeadAttention.from_torch(nn.Linear(4, 4)), TypeError, "mha must be a torch.nn.MultiheadAttention, got Linear"),
         (lambda m, x: MultiHeadAttention.from_torch(nn.MultiheadAttention(16, 4, kdim=8)), ValueError, "kdim = vdim = embed_dim"),
     ],

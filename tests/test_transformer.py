@@ -38,9 +38,9 @@ def test_block_equals_pytorch_with_masks(norm_first):
     layer, ours = torch_layer_and_ours(norm_first)
     x = torch.randn(3, 6, 16, generator=torch.Generator().manual_seed(2))
     causal = causal_mask(6)
-    assert torch.allclose(ours(x, causal)[0], layer(x, src_mask=~causal), atol=ATOL)
+    assert torch.allclose(ours(x, mask=causal)[0], layer(x, src_mask=~causal), atol=ATOL)
     keep = padding_mask(torch.tensor([6, 3, 5]))
-    output, _ = ours(x, keep[:, None, :])
+    output, _ = ours(x, mask=keep[:, None, :])
     expected = layer(x, src_key_padding_mask=~keep)
     assert torch.allclose(output[keep], expected[keep], atol=ATOL)  # outputs at padded positions are not used
 
@@ -82,8 +82,27 @@ def test_sequence_transformer_shapes_and_attention_maps():
     representations, weights = model.encode(tokens)
     assert representations.shape == (4, 9, 16)
     assert len(weights) == 3 and all(w.shape == (4, 2, 9, 9) for w in weights)
-    _, causal_weights = model.encode(tokens, causal_mask(9))
+    _, causal_weights = model.encode(tokens, mask=causal_mask(9))
     assert all(torch.equal(w.triu(1), torch.zeros_like(w)) for w in causal_weights)
+
+
+def test_causal_model_sees_only_the_past():
+    set_seed(0)
+    tokens = torch.randint(10, (3, 8))
+    model = SequenceTransformer(10, 10, embed_dim=16, num_layers=2, max_len=8, causal=True).eval()
+    changed = tokens.clone()
+    changed[:, 5:] = (changed[:, 5:] + 1) % 10
+    assert torch.allclose(model(tokens)[:, :5], model(changed)[:, :5], atol=ATOL)
+    assert not torch.allclose(model(tokens)[:, 5:], model(changed)[:, 5:], atol=1e-3)
+    # the same as passing the causal mask by hand, and combined with a padding mask by &
+    by_hand = SequenceTransformer(10, 10, embed_dim=16, num_layers=2, max_len=8).eval()
+    by_hand.load_state_dict(model.state_dict())
+    assert torch.allclose(model(tokens), by_hand(tokens, mask=causal_mask(8)), atol=ATOL)
+    _, weights = model.encode(tokens, mask=padding_mask(torch.tensor([8, 6, 3]))[:, None, :])
+    assert all(torch.equal(w.triu(1), torch.zeros_like(w)) and torch.equal(w[2, ..., 3:], torch.zeros(2, 8, 5))
+               for w in weights)
+    # prefixes give the same predictions as the whole sequence
+    assert torch.allclose(model(tokens[:, :4]), model(tokens)[:, :4], atol=ATOL)
 
 
 @pytest.mark.parametrize("norm_first", [False, True])

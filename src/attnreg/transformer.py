@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import check_choice, check_int, check_positive, check_probability, check_tensor
+from .attention.masks import causal_mask
 from .attention.multihead import MultiHeadAttention
 from .attention.positional import sinusoidal_positional_encoding
 from .data.sequences import SequenceSplit
@@ -60,18 +61,19 @@ class TransformerEncoderBlock(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, *, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``x (batch, n, embed_dim) -> (output (batch, n, embed_dim), attention weights (batch, heads, n, n))``.
 
-        ``mask`` (True = attend) is passed to :class:`~attnreg.attention.MultiHeadAttention`.
+        ``mask`` (keyword-only; True = attend) is passed to :class:`~attnreg.attention.MultiHeadAttention`.
+        ``nn.TransformerEncoderLayer``'s ``src_mask`` means the opposite (True = ignore).
         """
         if self.norm_first:
             normed = self.norm1(x)
-            attended, weights = self.self_attn(normed, normed, normed, mask)
+            attended, weights = self.self_attn(normed, normed, normed, mask=mask)
             x = x + self.dropout1(attended)
             x = x + self.dropout2(self.feed_forward(self.norm2(x)))
         else:
-            attended, weights = self.self_attn(x, x, x, mask)
+            attended, weights = self.self_attn(x, x, x, mask=mask)
             x = self.norm1(x + self.dropout1(attended))
             x = self.norm2(x + self.dropout2(self.feed_forward(x)))
         return x, weights
@@ -100,7 +102,9 @@ class SequenceTransformer(nn.Module):
 
     ``logits[b, i] = W h_i + c``, where ``h_i`` is the final representation of position ``i``.
     With ``positional=False`` no position information is added: the model is then
-    permutation-equivariant (permuting the input permutes the logits the same way).
+    permutation-equivariant (permuting the input permutes the logits the same way). With
+    ``causal=True`` every block uses the causal mask: the logits at position ``i`` depend on the
+    tokens ``0..i`` only, as in a decoder that predicts the next token.
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class SequenceTransformer(nn.Module):
         dropout: float = 0.0,
         norm_first: bool = False,
         positional: bool = True,
+        causal: bool = False,
     ) -> None:
         super().__init__()
         self.vocab_size = check_int("vocab_size", vocab_size, minimum=1)
@@ -123,6 +128,7 @@ class SequenceTransformer(nn.Module):
         num_layers = check_int("num_layers", num_layers, minimum=1)
         self.max_len = check_int("max_len", max_len, minimum=1)
         self.positional = bool(positional)
+        self.causal = bool(causal)
         self.embedding = nn.Embedding(vocab_size, embed_dim)
         self.register_buffer("position_table", sinusoidal_positional_encoding(max_len, embed_dim), persistent=False)
         self.blocks = nn.ModuleList(
@@ -133,8 +139,12 @@ class SequenceTransformer(nn.Module):
         self.final_norm = nn.LayerNorm(embed_dim) if norm_first else nn.Identity()
         self.classifier = nn.Linear(embed_dim, num_classes)
 
-    def encode(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """``tokens (batch, n) -> (representations (batch, n, embed_dim), [weights (batch, heads, n, n) per layer])``."""
+    def encode(self, tokens: torch.Tensor, *, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``tokens (batch, n) -> (representations (batch, n, embed_dim), [weights (batch, heads, n, n) per layer])``.
+
+        ``mask`` (keyword-only; True = attend) is passed to every block; with ``causal=True`` it is
+        combined with the causal mask (``&``).
+        """
         check_tensor("tokens", tokens, ndim=2)
         if tokens.dtype != torch.long:
             raise TypeError(f"tokens must hold int64 token ids, got dtype {tokens.dtype}")
@@ -143,18 +153,21 @@ class SequenceTransformer(nn.Module):
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
             raise ValueError(f"tokens must be ids in [0, {self.vocab_size - 1}], "
                              f"got values from {int(tokens.min())} to {int(tokens.max())}")
+        if self.causal:
+            future = causal_mask(tokens.shape[1], device=tokens.device)
+            mask = future if mask is None else future & mask
         x = self.embedding(tokens)
         if self.positional:
             x = x + self.position_table[: tokens.shape[1]]
         all_weights = []
         for block in self.blocks:
-            x, weights = block(x, mask)
+            x, weights = block(x, mask=mask)
             all_weights.append(weights)
         return self.final_norm(x), all_weights
 
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``tokens (batch, n) -> logits (batch, n, num_classes)``."""
-        return self.classifier(self.encode(tokens, mask)[0])
+    def forward(self, tokens: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``tokens (batch, n) -> logits (batch, n, num_classes)``; ``mask`` keyword-only, as in :meth:`encode`."""
+        return self.classifier(self.encode(tokens, mask=mask)[0])
 
 
 def _check_tokens_and_targets(X: torch.Tensor, Y: torch.Tensor, x_name: str, y_name: str) -> None:

@@ -22,18 +22,36 @@ def scaled_dot_product_attention(
     k: torch.Tensor,
     v: torch.Tensor,
     mask: torch.Tensor | None = None,
+    *,
     dropout_p: float = 0.0,
-    training: bool = False,
+    training: bool | None = None,
     scale: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``softmax(q k^T * scale) v`` with ``scale = 1 / sqrt(d_k)`` by default.
 
     ``q`` is ``(..., n_q, d_k)``, ``k`` is ``(..., n_k, d_k)``, ``v`` is ``(..., n_k, d_v)``; the
-    leading axes broadcast. ``mask`` (boolean, True = attend) broadcasts to the scores
+    leading axes broadcast. ``mask`` (boolean, True = attend, the convention of a boolean
+    ``attn_mask`` in ``torch.nn.functional.scaled_dot_product_attention``) broadcasts to the scores
     ``(..., n_q, n_k)``; a query whose keys are all masked gets zero weights and a zero output.
-    With ``training=True`` dropout with drop probability ``dropout_p`` is applied to the weights.
     Returns ``(output (..., n_q, d_v), weights (..., n_q, n_k))``; the weights returned are the
     ones that multiplied ``v`` (after dropout, as in ``torch.nn.MultiheadAttention``).
+
+    Dropout on the weights (``dropout_p``, ``training`` and ``scale`` are keyword-only):
+
+    ===============================  =========================================================
+    call                             dropout applied
+    ===============================  =========================================================
+    ``dropout_p=0`` (default)        never, whatever ``training``
+    ``dropout_p=p, training=True``   yes, drop probability ``p``, survivors scaled by 1/(1-p)
+    ``dropout_p=p, training=False``  no (evaluation)
+    ``dropout_p=p`` alone, ``p > 0`` ``ValueError``: say ``training=True`` or ``False``
+    ===============================  =========================================================
+
+    PyTorch's ``F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p)`` has no training
+    flag: it applies dropout whenever ``dropout_p > 0``, also in evaluation, and modules such as
+    ``nn.MultiheadAttention`` pass ``dropout_p if self.training else 0.0``. A ``dropout_p`` copied
+    from a PyTorch call would silently do nothing here if ``training`` defaulted to False, hence
+    the error.
     """
     for name, tensor in (("q", q), ("k", k), ("v", v)):
         check_tensor(name, tensor, min_ndim=2, floating=True)
@@ -49,6 +67,14 @@ def scaled_dot_product_attention(
         raise ValueError(f"the leading (batch) axes of q, k and v must broadcast, got q of shape "
                          f"{tuple(q.shape)}, k of shape {tuple(k.shape)} and v of shape {tuple(v.shape)}") from None
     dropout_p = check_probability("dropout_p", dropout_p)
+    if training is None:
+        if dropout_p > 0:
+            raise ValueError(f"dropout_p={dropout_p} needs training=True (apply dropout) or training=False (evaluation): "
+                             "unlike torch.nn.functional.scaled_dot_product_attention, which drops whenever dropout_p > 0, "
+                             "this function asks")
+        training = False
+    elif not isinstance(training, bool):
+        raise TypeError(f"training must be True, False or None, got {training!r}")
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else check_positive("scale", scale)
 
     scores = q @ k.transpose(-2, -1) * scale  # (..., n_q, n_k): s_ij = q_i . k_j * scale
@@ -126,14 +152,16 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
 
     def forward(
-        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Attend from ``query (batch, n_q, E)`` to ``key``, ``value (batch, n_k, E)``.
 
-        ``mask`` (True = attend) is ``(n_q, n_k)``, ``(batch, n_q, n_k)`` or ``(batch, heads, n_q, n_k)``,
-        or anything that broadcasts to one of them: ``padding_mask(lengths)[:, None, :]`` masks
-        padded keys. PyTorch's ``attn_mask`` and ``key_padding_mask`` use the opposite convention
-        (True = blocked): pass ``~mask`` there. Returns ``(output (batch, n_q, E), weights
+        ``mask`` (keyword-only; True = attend) is ``(n_q, n_k)``, ``(batch, n_q, n_k)`` or
+        ``(batch, heads, n_q, n_k)``, or anything that broadcasts to one of them:
+        ``padding_mask(lengths)[:, None, :]`` masks padded keys. ``nn.MultiheadAttention``'s
+        boolean ``attn_mask`` and ``key_padding_mask`` use the opposite convention (True = ignore):
+        pass ``~mask`` there. Its fourth positional argument is ``key_padding_mask``, so ours is
+        keyword-only: swapping one class for the other cannot silently invert a mask. Returns ``(output (batch, n_q, E), weights
         (batch, heads, n_q, n_k))``; ``weights.mean(dim=1)`` is what PyTorch returns by default.
         """
         for name, tensor in (("query", query), ("key", key), ("value", value)):
@@ -152,7 +180,7 @@ class MultiHeadAttention(nn.Module):
         q = split_heads(self.q_proj(query), self.num_heads)  # (batch, heads, n_q, head_dim)
         k = split_heads(self.k_proj(key), self.num_heads)  # (batch, heads, n_k, head_dim)
         v = split_heads(self.v_proj(value), self.num_heads)  # (batch, heads, n_k, head_dim)
-        heads, weights = scaled_dot_product_attention(q, k, v, mask, self.dropout, self.training)
+        heads, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=self.dropout, training=self.training)
         return self.out_proj(merge_heads(heads)), weights
 
     @classmethod

@@ -31,26 +31,37 @@ from .dropout import check_downscale_dropout, check_dropout
 from .getting_started import check_accuracy
 from .rdrop import check_symmetric_kl, check_symmetric_kl_by_hand
 from .regularization import check_l2_penalty, check_soft_threshold, check_weight_decay_step
-from .transformer import check_causal_mask, check_merge_heads, check_scaled_dot_product_attention, check_split_heads
+from .transformer import (
+    check_causal_mask,
+    check_encoder_block,
+    check_head_cost,
+    check_merge_heads,
+    check_no_mask_prediction,
+    check_scaled_dot_product_attention,
+    check_split_heads,
+)
 
 __all__ = [
-    "STARS",
     "CaseResult",
     "CheckResult",
     "Exercise",
     "Feedback",
     "Progress",
+    "STARS",
     "catalogue",
     "check_accuracy",
     "check_causal_mask",
     "check_downscale_dropout",
     "check_dropconnect_forward",
     "check_dropout",
+    "check_encoder_block",
+    "check_head_cost",
     "check_l2_penalty",
     "check_laplace_alpha",
     "check_log_posterior",
     "check_masked_softmax",
     "check_merge_heads",
+    "check_no_mask_prediction",
     "check_posterior_width",
     "check_prior_lambda",
     "check_ridge_from_scratch",
