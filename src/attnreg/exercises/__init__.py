@@ -21,7 +21,14 @@ from ._registry import STARS, Exercise, Progress, catalogue, exercise, hint, pro
 from .attention import check_masked_softmax
 from .bayes import check_prior_lambda
 from .dropconnect import check_dropconnect_forward
-from .dropout import check_downscale_dropout, check_dropout
+from .dropout import (
+    check_downscale_dropout,
+    check_dropout,
+    check_dropout_mlp,
+    check_logit_variance,
+    check_mask_moments,
+    check_variance_ratio,
+)
 from .getting_started import check_accuracy
 from .rdrop import check_symmetric_kl, check_symmetric_kl_by_hand
 from .regularization import check_l2_penalty, check_soft_threshold, check_weight_decay_step
@@ -40,7 +47,10 @@ __all__ = [
     "check_downscale_dropout",
     "check_dropconnect_forward",
     "check_dropout",
+    "check_dropout_mlp",
     "check_l2_penalty",
+    "check_logit_variance",
+    "check_mask_moments",
     "check_masked_softmax",
     "check_merge_heads",
     "check_prior_lambda",
@@ -49,6 +59,7 @@ __all__ = [
     "check_split_heads",
     "check_symmetric_kl",
     "check_symmetric_kl_by_hand",
+    "check_variance_ratio",
     "check_weight_decay_step",
     "describe_exception",
     "exercise",
