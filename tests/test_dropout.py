@@ -486,3 +486,45 @@ def test_regression_helpers_reject_bad_arguments():
 def test_binomial_tolerance():
     assert binomial_tolerance(0.5, 10_000) == pytest.approx(5 * 0.005)
     assert binomial_tolerance(0.2, 100, sigmas=2) == pytest.approx(2 * 0.04)
+
+
+def test_dropout_types_include_dropconnect_so_mc_dropout_samples_its_masks():
+    from attnreg.dropconnect import DropConnectLinear
+    from attnreg.dropout import dropout_types
+
+    assert DropConnectLinear in DROPOUT_TYPES and DropConnectLinear in dropout_types()
+    torch.manual_seed(0)
+    model = nn.Sequential(DropConnectLinear(4, 8, p=0.5), nn.ReLU(), nn.Linear(8, 2)).eval()
+    x = torch.randn(5, 4, generator=gen(40))
+    _, std = mc_dropout_predict(model, x, num_samples=20)
+    assert (std > 0).all()  # every pass drew its own weight masks
+    assert not any(m.training for m in model.modules())
+    with dropout_only_training(model):
+        assert [m.training for m in model] == [True, False, False]
+
+
+def test_register_dropout_type_adds_a_layer_and_rejects_non_modules():
+    from attnreg.dropout import dropout_types, register_dropout_type
+
+    class NoisyLayer(nn.Module):
+        def forward(self, x):
+            return x + torch.randn_like(x) if self.training else x
+
+    assert NoisyLayer not in dropout_types()
+    assert register_dropout_type(NoisyLayer) is NoisyLayer
+    register_dropout_type(NoisyLayer)  # twice is once
+    assert dropout_types().count(NoisyLayer) == 1
+    model = nn.Sequential(nn.Linear(3, 3), NoisyLayer()).eval()
+    _, std = mc_dropout_predict(model, torch.ones(2, 3), num_samples=10)
+    assert (std > 0).all()
+    with pytest.raises(TypeError, match="layer_type must be a subclass of torch.nn.Module, got 3"):
+        register_dropout_type(3)
+
+
+def test_explicit_dropout_types_are_validated():
+    model = small_net()
+    with pytest.raises(TypeError, match=r"dropout_types must be a non-empty tuple of torch.nn.Module subclasses or None, got \[\]"):
+        with dropout_only_training(model, dropout_types=[]):
+            pass
+    with pytest.raises(ValueError, match="model has no dropout layer"):
+        mc_dropout_predict(nn.Sequential(nn.Linear(2, 2)), torch.ones(1, 2), 3)

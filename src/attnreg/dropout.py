@@ -199,8 +199,48 @@ def dropout_variance(mean: float, variance: float, p: float) -> tuple[float, flo
 # ----------------------------------------------------------------------------------------------
 # Whole models: Monte Carlo dropout, variance shift, BatchNorm statistics.
 
-#: Module types that :func:`mc_dropout_predict` and :func:`variance_shift` treat as dropout.
-DROPOUT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd, Dropout)
+_BUILTIN_DROPOUT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd, Dropout)
+_REGISTERED_DROPOUT_TYPES: list[type[nn.Module]] = []
+
+
+def register_dropout_type(layer_type: type[nn.Module]) -> type[nn.Module]:
+    """Make :func:`mc_dropout_predict`, :func:`variance_shift` and :func:`dropout_only_training` treat
+    ``layer_type`` (a module whose randomness is on in training mode only) as a dropout layer.
+    Returns ``layer_type``, so it can decorate a class."""
+    if not (isinstance(layer_type, type) and issubclass(layer_type, nn.Module)):
+        raise TypeError(f"layer_type must be a subclass of torch.nn.Module, got {layer_type!r}")
+    if layer_type not in _REGISTERED_DROPOUT_TYPES:
+        _REGISTERED_DROPOUT_TYPES.append(layer_type)
+    return layer_type
+
+
+def dropout_types() -> tuple[type[nn.Module], ...]:
+    """The module types treated as dropout: PyTorch's dropout layers, :class:`Dropout`,
+    :class:`attnreg.dropconnect.DropConnectLinear` (which drops weights in training mode), and any
+    type given to :func:`register_dropout_type`.
+
+    DropConnect is imported here, when asked for, not at the top of the module, so that
+    ``attnreg.dropconnect`` stays free to import this module.
+    """
+    from .dropconnect import DropConnectLinear
+
+    found = (*_BUILTIN_DROPOUT_TYPES, DropConnectLinear, *_REGISTERED_DROPOUT_TYPES)
+    return tuple(dict.fromkeys(found))
+
+
+def __getattr__(name: str) -> object:
+    # ``DROPOUT_TYPES`` is computed on access (see :func:`dropout_types`).
+    if name == "DROPOUT_TYPES":
+        return dropout_types()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _resolve_types(types: tuple[type[nn.Module], ...] | None) -> tuple[type[nn.Module], ...]:
+    if types is None:
+        return dropout_types()
+    if not (isinstance(types, tuple) and types and all(isinstance(t, type) and issubclass(t, nn.Module) for t in types)):
+        raise TypeError(f"dropout_types must be a non-empty tuple of torch.nn.Module subclasses or None, got {types!r}")
+    return types
 
 
 def _check_model(model: object) -> nn.Module:
@@ -209,10 +249,11 @@ def _check_model(model: object) -> nn.Module:
     return model
 
 
-def _dropout_layers(model: nn.Module, dropout_types: tuple[type[nn.Module], ...]) -> list[nn.Module]:
-    layers = [m for m in model.modules() if isinstance(m, dropout_types)]
+def _dropout_layers(model: nn.Module, types: tuple[type[nn.Module], ...] | None) -> list[nn.Module]:
+    types = _resolve_types(types)
+    layers = [m for m in model.modules() if isinstance(m, types)]
     if not layers:
-        names = ", ".join(t.__name__ for t in dropout_types)
+        names = ", ".join(t.__name__ for t in types)
         raise ValueError(f"model has no dropout layer (none of {names}): dropout cannot be kept on")
     return layers
 
@@ -230,7 +271,7 @@ def _modes_restored(model: nn.Module) -> Iterator[nn.Module]:
 
 @contextmanager
 def dropout_only_training(model: nn.Module,
-                          dropout_types: tuple[type[nn.Module], ...] = DROPOUT_TYPES) -> Iterator[nn.Module]:
+                          dropout_types: tuple[type[nn.Module], ...] | None = None) -> Iterator[nn.Module]:
     """Inside the block, only the dropout layers of ``model`` are in training mode; everything
     else (BatchNorm included) is in eval mode. Every module's mode is restored on exit."""
     model = _check_model(model)
@@ -248,7 +289,7 @@ def mc_dropout_predict(
     x: torch.Tensor,
     num_samples: int,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    dropout_types: tuple[type[nn.Module], ...] = DROPOUT_TYPES,
+    dropout_types: tuple[type[nn.Module], ...] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Monte Carlo dropout (Gal and Ghahramani, 2016): ``num_samples`` forward passes with dropout on.
 
@@ -292,7 +333,7 @@ def _per_feature_variance(inputs: torch.Tensor) -> torch.Tensor:
 def variance_shift(
     model: nn.Module,
     x: torch.Tensor,
-    dropout_types: tuple[type[nn.Module], ...] = DROPOUT_TYPES,
+    dropout_types: tuple[type[nn.Module], ...] | None = None,
 ) -> dict[str, torch.Tensor]:
     """The variance shift (Li et al., 2019) at every BatchNorm layer of ``model`` on inputs ``x``.
 

@@ -27,7 +27,14 @@ from .bayes import (
     check_ridge_from_scratch,
 )
 from .dropconnect import check_dropconnect_forward
-from .dropout import check_downscale_dropout, check_dropout
+from .dropout import (
+    check_downscale_dropout,
+    check_dropout,
+    check_dropout_mlp,
+    check_logit_variance,
+    check_mask_moments,
+    check_variance_ratio,
+)
 from .getting_started import check_accuracy
 from .rdrop import check_symmetric_kl, check_symmetric_kl_by_hand
 from .regularization import check_l2_penalty, check_soft_threshold, check_weight_decay_step
@@ -54,11 +61,14 @@ __all__ = [
     "check_downscale_dropout",
     "check_dropconnect_forward",
     "check_dropout",
+    "check_dropout_mlp",
     "check_encoder_block",
     "check_head_cost",
     "check_l2_penalty",
     "check_laplace_alpha",
     "check_log_posterior",
+    "check_logit_variance",
+    "check_mask_moments",
     "check_masked_softmax",
     "check_merge_heads",
     "check_no_mask_prediction",
@@ -70,6 +80,7 @@ __all__ = [
     "check_split_heads",
     "check_symmetric_kl",
     "check_symmetric_kl_by_hand",
+    "check_variance_ratio",
     "check_weight_decay_step",
     "describe_exception",
     "exercise",
