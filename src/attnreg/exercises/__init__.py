@@ -20,10 +20,23 @@ from ._framework import (
 from ._registry import STARS, Exercise, Progress, catalogue, exercise, hint, progress, progress_file
 from .attention import check_masked_softmax
 from .bayes import check_prior_lambda
-from .dropconnect import check_dropconnect_forward
+from .dropconnect import (
+    check_dropconnect_forward,
+    check_dropconnect_layer,
+    check_dropconnect_variance,
+    check_relu_gaussian_average,
+    check_thinned_network_prediction,
+)
 from .dropout import check_downscale_dropout, check_dropout
 from .getting_started import check_accuracy
-from .rdrop import check_symmetric_kl, check_symmetric_kl_by_hand
+from .rdrop import (
+    check_alpha_for_sequences,
+    check_consistency_prediction,
+    check_kl_value,
+    check_rdrop_step,
+    check_symmetric_kl,
+    check_symmetric_kl_by_hand,
+)
 from .regularization import check_l2_penalty, check_soft_threshold, check_weight_decay_step
 from .transformer import check_causal_mask, check_merge_heads, check_scaled_dot_product_attention, check_split_heads
 
@@ -36,19 +49,27 @@ __all__ = [
     "Progress",
     "catalogue",
     "check_accuracy",
+    "check_alpha_for_sequences",
     "check_causal_mask",
+    "check_consistency_prediction",
     "check_downscale_dropout",
     "check_dropconnect_forward",
+    "check_dropconnect_layer",
+    "check_dropconnect_variance",
     "check_dropout",
+    "check_kl_value",
     "check_l2_penalty",
     "check_masked_softmax",
     "check_merge_heads",
     "check_prior_lambda",
+    "check_rdrop_step",
+    "check_relu_gaussian_average",
     "check_scaled_dot_product_attention",
     "check_soft_threshold",
     "check_split_heads",
     "check_symmetric_kl",
     "check_symmetric_kl_by_hand",
+    "check_thinned_network_prediction",
     "check_weight_decay_step",
     "describe_exception",
     "exercise",
