@@ -240,6 +240,40 @@ def test_gaussian_inference_is_closer_than_mean_inference_to_the_mask_average():
     assert gaussian_error < mean_error / 3
 
 
+def test_monte_carlo_inference_keeps_no_graph():
+    layer = DropConnectLinear(8, 4, p=0.5, activation=torch.relu, inference="monte_carlo", num_samples=5).eval()
+    x = torch.randn(3, 8, requires_grad=True)
+    out = layer(x)
+    assert not out.requires_grad and out.grad_fn is None  # S sampled passes, no autograd graph kept
+    layer.inference = "mean"
+    assert layer(x).requires_grad  # the deterministic pass stays differentiable
+
+
+@pytest.mark.parametrize("inference", ["gaussian", "monte_carlo"])
+def test_sampled_inference_draws_from_the_layers_generator_only(inference):
+    layer = DropConnectLinear(8, 4, p=0.5, activation=torch.relu, inference=inference, num_samples=3).eval()
+    x = torch.randn(2, 8)
+    outputs = []
+    for seed in (1, 1, 2):
+        layer.generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(0)
+        state = torch.get_rng_state()
+        with torch.no_grad():
+            outputs.append(layer(x))
+        assert torch.equal(torch.get_rng_state(), state)  # the global generator is not touched
+    assert torch.equal(outputs[0], outputs[1]) and not torch.equal(outputs[0], outputs[2])
+
+
+def test_training_masks_come_from_the_layers_generator():
+    layer = DropConnectLinear(8, 4, p=0.5, generator=torch.Generator().manual_seed(3))
+    x = torch.randn(5, 8)
+    first = layer(x)
+    layer.generator = torch.Generator().manual_seed(3)
+    assert torch.equal(layer(x), first)
+    assert torch.equal(layer.sample(x, torch.Generator().manual_seed(4)),
+                       layer.sample(x, torch.Generator().manual_seed(4)))
+
+
 def test_gaussian_inference_draws_bounded_blocks(monkeypatch):
     import attnreg.dropconnect as module
 
@@ -361,6 +395,7 @@ def test_bad_input(call, error, message):
         ("num_samples", 2.5, "num_samples must be an integer, got 2.5"),
         ("p", 1.2, r"p must be a probability in \[0, 1\), got 1.2"),
         ("per_example", "yes", "per_example must be True or False, got 'yes'"),
+        ("generator", 3, "generator must be a torch.Generator or None, got int"),
     ],
 )
 def test_settings_are_checked_on_assignment(attribute, value, message):

@@ -309,3 +309,17 @@ def test_consistency_kl_counts_a_custom_dropout_layer_when_told():
 def test_bad_input_names_the_argument(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_consistency_kl_sees_dropconnect_layers():
+    from attnreg.dropconnect import with_dropconnect
+    from attnreg.models import mlp
+    from attnreg.rdrop import consistency_kl
+
+    torch.manual_seed(0)
+    model = with_dropconnect(mlp([6, 8, 3]), 0, p=0.5).eval()
+    x = torch.randn(16, 6)
+    assert consistency_kl(model, x) > 0  # the DropConnect layer is switched on for the two passes
+    assert not model.training and not model[0].training  # and every mode is restored
+    with pytest.raises(ValueError, match="no dropout layer"):
+        consistency_kl(model, x, dropout_types=(nn.Dropout,))  # without DropConnect there is nothing random

@@ -261,7 +261,13 @@ class DropConnectLinear(nn.Linear):
     - ``"mean"``: ``a(W x + b)``, one deterministic pass, as dropout does;
     - ``"gaussian"``: ``(1/S) sum_s a(u_s)``, ``u_s ~ N(E[u], Var[u])`` (moment matching, as in the
       paper), ``S = num_samples``;
-    - ``"monte_carlo"``: ``(1/S) sum_s a(u_s)`` with ``S`` real masks.
+    - ``"monte_carlo"``: ``(1/S) sum_s a(u_s)`` with ``S`` real masks, computed without autograd
+      (an estimate for prediction: keeping the graph of ``S`` sampled passes would cost ``S`` times
+      the memory of one), so its output carries no gradient.
+
+    Masks and Gaussian noise come from ``generator`` when one is given (torch's global generator
+    when None), so that a seeded generator makes training and sampled inference repeatable without
+    touching the global random state.
     """
 
     def __init__(
@@ -275,6 +281,7 @@ class DropConnectLinear(nn.Linear):
         num_samples: int = 256,
         activation: Activation | None = None,
         chunk_size: int | None = None,
+        generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -286,6 +293,15 @@ class DropConnectLinear(nn.Linear):
         self.activation = activation if activation is not None else nn.Identity()
         self.p, self.per_example, self.inference, self.num_samples = p, per_example, inference, num_samples
         self.chunk_size = None if chunk_size is None else check_int("chunk_size", chunk_size, minimum=1)
+        self.generator = generator
+
+    @property
+    def generator(self) -> torch.Generator | None:
+        return self._generator
+
+    @generator.setter
+    def generator(self, value: torch.Generator | None) -> None:
+        self._generator = check_generator(value)
 
     # Validated on every assignment, so that `layer.inference = "gausian"` fails at once.
     @property
@@ -341,8 +357,13 @@ class DropConnectLinear(nn.Linear):
         return preactivation_moments(x, self.weight, self.bias, self.p)
 
     def sample(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One training-mode output ``a(u)`` (fresh masks), whatever the module's mode."""
+        """One training-mode output ``a(u)`` (fresh masks), whatever the module's mode.
+
+        The masks come from ``generator``, else from the layer's own ``generator``, else from torch's
+        global generator.
+        """
         _check_input(x, self.in_features)
+        generator = check_generator(generator) if generator is not None else self.generator
         u = dropconnect_linear(x, self.weight, self.bias, self.p, per_example=self.per_example,
                                generator=generator, chunk_size=self.chunk_size)
         return self.activation(u)
@@ -354,14 +375,18 @@ class DropConnectLinear(nn.Linear):
         if self.inference == "mean" or self.p == 0:
             return self.activation(F.linear(x, self.weight, self.bias))
         if self.inference == "monte_carlo":
-            return sum(self.sample(x) for _ in range(self.num_samples)) / self.num_samples
+            with torch.no_grad():  # S sampled passes: an estimate for prediction, not a graph to keep
+                total = self.sample(x)
+                for _ in range(self.num_samples - 1):
+                    total += self.sample(x)
+            return total / self.num_samples
         mean, variance = self.preactivation_moments(x)
         std = variance.sqrt()
         total = torch.zeros_like(mean)
         block = max(1, MAX_MASK_ELEMENTS // max(1, mean.numel()))
         for start in range(0, self.num_samples, block):
             count = min(block, self.num_samples - start)
-            noise = torch.randn((count, *mean.shape), device=mean.device, dtype=mean.dtype)
+            noise = torch.randn((count, *mean.shape), device=mean.device, dtype=mean.dtype, generator=self.generator)
             total += self.activation(mean + std * noise).sum(0)
         return total / self.num_samples
 

@@ -25,8 +25,12 @@ from torch import nn
 
 from ._validation import check_choice, check_int, check_positive, check_tensor
 from .device import model_device
+from .dropconnect import DropConnectLinear
 from .dropout import DROPOUT_TYPES, dropout_only_training
 from .training import LossFn
+
+#: The layers whose randomness two passes of :func:`consistency_kl` compare: dropout, and DropConnect.
+STOCHASTIC_TYPES: tuple[type[nn.Module], ...] = (*DROPOUT_TYPES, DropConnectLinear)
 
 REDUCTIONS = ("batchmean", "sum", "mean", "none")
 LOSS_REDUCTIONS = ("batchmean", "sum", "mean")
@@ -177,13 +181,14 @@ def consistency_kl(
     model: nn.Module,
     X: torch.Tensor,
     batch_size: int = 1024,
-    dropout_types: tuple[type[nn.Module], ...] = DROPOUT_TYPES,
+    dropout_types: tuple[type[nn.Module], ...] = STOCHASTIC_TYPES,
 ) -> float:
     """Mean symmetric KL between two dropout passes of ``model`` over the inputs ``X``.
 
     ``1/n sum_i SKL(P1(. | x_i), P2(. | x_i))`` with the dropout layers on, the quantity that
     R-Drop's penalty pushes down; 0 means the sub-models agree on every example. Only the layers
-    of ``dropout_types`` run in training mode (BatchNorm keeps its running statistics), as in
+    of ``dropout_types`` (by default dropout and :class:`~attnreg.dropconnect.DropConnectLinear`) run
+    in training mode (BatchNorm keeps its running statistics), as in
     :func:`attnreg.dropout.dropout_only_training`, and every module's mode is restored afterwards.
     The masks come from torch's global generator: seed it with :func:`attnreg.set_seed` for
     repeatable values.

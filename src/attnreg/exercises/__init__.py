@@ -26,7 +26,13 @@ from .bayes import (
     check_prior_lambda,
     check_ridge_from_scratch,
 )
-from .dropconnect import check_dropconnect_forward
+from .dropconnect import (
+    check_dropconnect_forward,
+    check_dropconnect_layer,
+    check_dropconnect_variance,
+    check_relu_gaussian_average,
+    check_thinned_network_prediction,
+)
 from .dropout import (
     check_downscale_dropout,
     check_dropout,
@@ -36,7 +42,14 @@ from .dropout import (
     check_variance_ratio,
 )
 from .getting_started import check_accuracy
-from .rdrop import check_symmetric_kl, check_symmetric_kl_by_hand
+from .rdrop import (
+    check_alpha_for_sequences,
+    check_consistency_prediction,
+    check_kl_value,
+    check_rdrop_step,
+    check_symmetric_kl,
+    check_symmetric_kl_by_hand,
+)
 from .regularization import check_l2_penalty, check_soft_threshold, check_weight_decay_step
 from .transformer import (
     check_causal_mask,
@@ -57,13 +70,18 @@ __all__ = [
     "STARS",
     "catalogue",
     "check_accuracy",
+    "check_alpha_for_sequences",
     "check_causal_mask",
+    "check_consistency_prediction",
     "check_downscale_dropout",
     "check_dropconnect_forward",
+    "check_dropconnect_layer",
+    "check_dropconnect_variance",
     "check_dropout",
     "check_dropout_mlp",
     "check_encoder_block",
     "check_head_cost",
+    "check_kl_value",
     "check_l2_penalty",
     "check_laplace_alpha",
     "check_log_posterior",
@@ -74,12 +92,15 @@ __all__ = [
     "check_no_mask_prediction",
     "check_posterior_width",
     "check_prior_lambda",
+    "check_rdrop_step",
+    "check_relu_gaussian_average",
     "check_ridge_from_scratch",
     "check_scaled_dot_product_attention",
     "check_soft_threshold",
     "check_split_heads",
     "check_symmetric_kl",
     "check_symmetric_kl_by_hand",
+    "check_thinned_network_prediction",
     "check_variance_ratio",
     "check_weight_decay_step",
     "describe_exception",
