@@ -18,7 +18,8 @@ from ._framework import (
     run_check,
 )
 from ._registry import STARS, Exercise, Progress, catalogue, exercise, hint, progress, progress_file
-from .attention import check_masked_softmax
+from .attention import (check_additive_score, check_decoder_step, check_masked_softmax, check_temperature_gradient,
+                        check_var_qk)
 from .bayes import check_prior_lambda
 from .dropconnect import check_dropconnect_forward
 from .dropout import check_downscale_dropout, check_dropout
@@ -36,7 +37,9 @@ __all__ = [
     "Progress",
     "catalogue",
     "check_accuracy",
+    "check_additive_score",
     "check_causal_mask",
+    "check_decoder_step",
     "check_downscale_dropout",
     "check_dropconnect_forward",
     "check_dropout",
@@ -49,6 +52,8 @@ __all__ = [
     "check_split_heads",
     "check_symmetric_kl",
     "check_symmetric_kl_by_hand",
+    "check_temperature_gradient",
+    "check_var_qk",
     "check_weight_decay_step",
     "describe_exception",
     "exercise",
