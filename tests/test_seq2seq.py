@@ -135,3 +135,11 @@ def test_decode_step_is_one_step_of_teacher_forcing(data):
             assert torch.allclose(step_weights, weights[:, t], atol=1e-6)
     with pytest.raises(ValueError, match="previous"):
         model.decode_step(batch.target[:, :1], state, keys, mask)
+
+
+def test_score_hidden_dim_sets_the_additive_width(data):
+    model = Seq2Seq(len(data.source_vocab), len(data.target_vocab), embed_dim=4, hidden_dim=6, score_hidden_dim=5)
+    assert model.score.v.weight.shape == (1, 5) and model.score.W.weight.shape == (5, 12)
+    assert Seq2Seq(len(data.source_vocab), len(data.target_vocab), embed_dim=4, hidden_dim=6).score.v.weight.shape == (1, 12)
+    with pytest.raises(ValueError, match="score_hidden_dim"):
+        Seq2Seq(len(data.source_vocab), len(data.target_vocab), score_hidden_dim=0)

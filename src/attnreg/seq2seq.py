@@ -47,11 +47,12 @@ class Seq2Seq(nn.Module):
 
     The encoder has ``hidden_dim`` units per direction, so keys are ``2 * hidden_dim`` wide; the
     decoder has ``2 * hidden_dim`` units, so that every scoring function, the dot product
-    included, compares vectors of the same width.
+    included, compares vectors of the same width. ``score_hidden_dim`` is the width of the
+    additive score's hidden layer (default: the key width).
     """
 
     def __init__(self, source_vocab_size: int, target_vocab_size: int, score: str = "additive",
-                 embed_dim: int = 32, hidden_dim: int = 64) -> None:
+                 embed_dim: int = 32, hidden_dim: int = 64, score_hidden_dim: int | None = None) -> None:
         super().__init__()
         source_vocab_size = check_int("source_vocab_size", source_vocab_size, minimum=len(CharVocab.SPECIALS) + 1)
         target_vocab_size = check_int("target_vocab_size", target_vocab_size, minimum=len(CharVocab.SPECIALS) + 1)
@@ -64,7 +65,9 @@ class Seq2Seq(nn.Module):
         self.initial_state = nn.Linear(width, width)
         self.target_embedding = nn.Embedding(target_vocab_size, embed_dim, padding_idx=CharVocab.PAD)
         self.decoder = nn.GRU(embed_dim, width, batch_first=True)
-        self.score = make_score(score, width, width)
+        if score_hidden_dim is not None:
+            score_hidden_dim = check_int("score_hidden_dim", score_hidden_dim, minimum=1)
+        self.score = make_score(score, width, width, score_hidden_dim)
         self.combine = nn.Linear(2 * width, width)
         self.output = nn.Linear(width, target_vocab_size)
 
