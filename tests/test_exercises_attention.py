@@ -118,6 +118,8 @@ def clamped_exp(scores, mask):
     (max_over_all_keys, "a masked key holds the row's largest score"),
     (three_d_only, "scores of shape (3, 5) with a mask of shape (5,) raised IndexError"),
     (clamped_exp, "scores around 90 give NaN or inf"),
+    (lambda s, m: lowest_fill(s, m).float(), "the weights are torch.float32 for scores of torch.float64"),
+    (lambda s, m: torch.softmax(s.masked_fill(~m, -1e30), dim=-1).masked_fill(~m, 0.0).to(torch.float32), "keep the scores' dtype"),
 ])
 def test_catches_the_bugs_of_other_ranks_and_the_masked_maximum(buggy, hint):
     result = check_masked_softmax(buggy, verbose=False)

@@ -301,6 +301,9 @@ def check_masked_softmax(masked_softmax: Callable[[torch.Tensor, torch.Tensor], 
         if not torch.equal(s_in, s):
             raise Feedback("your function changed the scores it was given (an in-place edit such as scores[~mask] = ...): "
                            "work on a copy, e.g. scores.masked_fill(~mask, value), which returns a new tensor")
+        if weights.dtype != s.dtype:
+            raise Feedback(f"the weights are {weights.dtype} for scores of {s.dtype}: keep the scores' dtype "
+                           "(no .float(), no new tensors of the default dtype)")
         if weights.shape != s.shape:
             hint = " (the shape of the mask)" if weights.shape == m.shape else ""
             raise Feedback(f"the weights have shape {tuple(weights.shape)}{hint}, expected the shape of the scores "
@@ -370,7 +373,7 @@ def check_masked_softmax(masked_softmax: Callable[[torch.Tensor, torch.Tensor], 
             hint: _masked_softmax(s, m, **kwargs) for hint, kwargs in MASK_BUGS.items()})
 
     def two_d(fn: Callable) -> None:
-        s, m = scores[0], torch.tensor([True, False, True, True, False])  # (n_q, n_k) scores, (n_k,) mask
+        s, m = scores[0].double(), torch.tensor([True, False, True, True, False])  # (n_q, n_k) float64, (n_k,) mask
         weights = result_of(fn, s, m)
         expect_close(weights, _masked_softmax(s, m), "the weights", known_bugs={
             hint: _masked_softmax(s, m, **kwargs) for hint, kwargs in MASK_BUGS.items()})
@@ -392,7 +395,7 @@ def check_masked_softmax(masked_softmax: Callable[[torch.Tensor, torch.Tensor], 
         ("a fully masked row gives zeros, not NaN", fully_masked_row),
         ("scores around +-1000 give finite weights", large_scores),
         ("a masked key holds the row's largest score", masked_row_maximum),
-        ("2-D scores (n_q, n_k) with a mask of shape (n_k,)", two_d),
+        ("2-D float64 scores (n_q, n_k) with a mask of shape (n_k,)", two_d),
         ("4-D scores (batch, heads, n_q, n_k) around 90 with a mask of shape (batch, 1, 1, n_k)", four_d),
         ("gradients stay finite with a fully masked row", finite_gradients),
     ]
