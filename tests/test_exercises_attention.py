@@ -212,11 +212,12 @@ def in_place(q, k, W, U, v):
     (lambda q, k, W, U, v: torch.tanh((q @ U.T).unsqueeze(-2) + (k @ W.T).unsqueeze(-3)).sum(-1), "you summed the hidden units"),
     (lambda q, k, W, U, v: torch.tanh((q @ U.T).unsqueeze(-3) + (k @ W.T).unsqueeze(-2)) @ v, "so the queries index the rows"),
     (lambda q, k, W, U, v: additive(q, k, W, U, v[:, None]), "with a trailing axis of size 1"),
-    (bmm_only, "index the axes from the end"),
+    (bmm_only, "although the same numbers as a 3-D batch work: index the axes from the end"),
     (lambda q, k, W, U, v: additive(q, k, W, U, v).float(), "keep the inputs' dtype"),
     (detached, "no gradient reaches the inputs"),
     (lambda q, k, W, U, v: additive(q, k, W.detach(), U, v), "no gradient reaches W"),
     (in_place, "your function changed one of its inputs in place"),
+    (lambda q, k, W, U, v: additive(q, k, W, U, v) if q.shape[-1] == k.shape[-1] else q @ k, "raised RuntimeError: "),
     (lambda q, k, W, U, v: torch.tanh(q @ U.T + k[..., :q.shape[-2], :] @ W.T) @ v, "expected (..., n_q, n_k)"),
 ])
 def test_additive_catches_classic_bugs(buggy, hint):
@@ -396,3 +397,11 @@ def test_decoder_step_stub(capsys):
                                      check_decoder_step])
 def test_every_checker_has_hints(checker):
     assert len(checker.exercise.hints) >= 2
+
+
+def test_a_rank_is_blamed_only_when_the_3d_batch_works():
+    def swapped(q, k, W, U, v):  # fails on every rank when d_q != d_k: the rank is not the problem
+        return additive(q, k, U, W, v)
+    result = check_additive_score(swapped, verbose=False)
+    assert "W and U are swapped" in feedback_of(result)
+    assert "as a 3-D batch work" not in feedback_of(result)

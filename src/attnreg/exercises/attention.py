@@ -17,6 +17,21 @@ from ._framework import (CheckResult, Feedback, clone_args, expect_close, expect
                          run_check)
 from ._registry import exercise
 
+def _to_3d(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The same numbers with the leading dimensions broadcast and flattened into one batch axis."""
+    batch = torch.broadcast_shapes(*(t.shape[:-2] for t in tensors))
+    return tuple(t.expand(*batch, *t.shape[-2:]).reshape(-1, *t.shape[-2:]).clone() for t in tensors)
+
+
+def _works_in_3d(fn: Callable, args: tuple[Any, ...]) -> bool:
+    """Whether the learner's function runs on 3-D versions of the inputs (to tell a rank bug from others)."""
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - any failure means the rank is not the (only) problem
+        return False
+    return True
+
+
 # --- Exercise 1: Var(q . k) -------------------------------------------------------------------
 
 VAR_QK_CASES = ((64, 1.0, 1.0), (64, 2.0, 1.0), (10, 0.5, 3.0), (1, 1.5, 0.4))
@@ -100,10 +115,11 @@ def check_additive_score(additive_score: Callable[..., torch.Tensor], verbose: b
         try:
             scores = expect_tensor(fn(*copies), "additive_score(q, k, W, U, v)")
         except (RuntimeError, IndexError) as error:
-            if q.ndim != 3 or k.ndim != 3:
-                raise Feedback(f"q of shape {tuple(q.shape)} and k of shape {tuple(k.shape)} raised {type(error).__name__}: "
-                               "index the axes from the end (-1, -2, -3) and use broadcasting instead of bmm or "
-                               "transpose(1, 2), so that 2-D and 4-D input work like 3-D") from None
+            if q.ndim != 3 and k.ndim != 3 and _works_in_3d(fn, _to_3d(q, k) + clone_args(*args[2:])):
+                raise Feedback(f"q of shape {tuple(q.shape)} and k of shape {tuple(k.shape)} raised {type(error).__name__}, "
+                               "although the same numbers as a 3-D batch work: index the axes from the end (-1, -2, -3) "
+                               "and use broadcasting instead of bmm or transpose(1, 2), so that 2-D and 4-D input work "
+                               "like 3-D") from None
             raise
         if any(not torch.equal(a, b) for a, b in zip(copies, args)):
             raise Feedback("your function changed one of its inputs in place: work on new tensors")
@@ -293,11 +309,11 @@ def check_masked_softmax(masked_softmax: Callable[[torch.Tensor, torch.Tensor], 
         try:
             weights = expect_tensor(fn(s_in, m_in), "masked_softmax(scores, mask)")
         except (IndexError, RuntimeError) as error:
-            if s.ndim == 3:
+            if s.ndim == 3 or not _works_in_3d(fn, _to_3d(s, m.expand_as(s))):
                 raise
             raise Feedback(f"scores of shape {tuple(s.shape)} with a mask of shape {tuple(m.shape)} raised "
-                           f"{type(error).__name__}: index axes from the end (dim=-1) and let the mask broadcast, so that "
-                           "any number of leading dimensions works") from None
+                           f"{type(error).__name__}, although the same numbers as a 3-D batch work: index axes from the "
+                           "end (dim=-1) and let the mask broadcast, so that any number of leading dimensions works") from None
         if not torch.equal(s_in, s):
             raise Feedback("your function changed the scores it was given (an in-place edit such as scores[~mask] = ...): "
                            "work on a copy, e.g. scores.masked_fill(~mask, value), which returns a new tensor")
