@@ -118,6 +118,7 @@ def clamped_exp(scores, mask):
     (max_over_all_keys, "a masked key holds the row's largest score"),
     (three_d_only, "scores of shape (3, 5) with a mask of shape (5,) raised IndexError"),
     (clamped_exp, "scores around 90 give NaN or inf"),
+    (lambda s, m: lowest_fill(s, ~m.logical_not_()), "your function changed the mask it was given"),
     (lambda s, m: lowest_fill(s, m).float(), "the weights are torch.float32 for scores of torch.float64"),
     (lambda s, m: torch.softmax(s.masked_fill(~m, -1e30), dim=-1).masked_fill(~m, 0.0).to(torch.float32), "keep the scores' dtype"),
 ])
@@ -217,6 +218,7 @@ def in_place(q, k, W, U, v):
     (detached, "no gradient reaches the inputs"),
     (lambda q, k, W, U, v: additive(q, k, W.detach(), U, v), "no gradient reaches W"),
     (in_place, "your function changed one of its inputs in place"),
+    (lambda q, k, W, U, v: additive(q, k, W, U, v).squeeze(), "the scores have shape (2, 5), expected (..., n_q, n_k) = (2, 1, 5)"),
     (lambda q, k, W, U, v: additive(q, k, W, U, v) if q.shape[-1] == k.shape[-1] else q @ k, "raised RuntimeError: "),
     (lambda q, k, W, U, v: torch.tanh(q @ U.T + k[..., :q.shape[-2], :] @ W.T) @ v, "expected (..., n_q, n_k)"),
 ])

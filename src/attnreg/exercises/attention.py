@@ -155,8 +155,8 @@ def check_additive_score(additive_score: Callable[..., torch.Tensor], verbose: b
     def four_d(fn: Callable) -> None:
         compare(fn, (torch.randn(2, 2, 3, 4, generator=gen), torch.randn(2, 2, 5, 6, generator=gen), *params(4, 6, 7)))
 
-    def broadcast(fn: Callable) -> None:
-        compare(fn, (torch.randn(2, 3, 4, generator=gen), torch.randn(1, 5, 6, generator=gen), *params(4, 6, 7)))
+    def broadcast(fn: Callable) -> None:  # one query per example (n_q = 1), as in a decoder step
+        compare(fn, (torch.randn(2, 1, 4, generator=gen), torch.randn(1, 5, 6, generator=gen), *params(4, 6, 7)))
 
     def float64(fn: Callable) -> None:
         compare(fn, (torch.randn(2, 3, 4, generator=gen, dtype=torch.float64),
@@ -317,6 +317,9 @@ def check_masked_softmax(masked_softmax: Callable[[torch.Tensor, torch.Tensor], 
         if not torch.equal(s_in, s):
             raise Feedback("your function changed the scores it was given (an in-place edit such as scores[~mask] = ...): "
                            "work on a copy, e.g. scores.masked_fill(~mask, value), which returns a new tensor")
+        if not torch.equal(m_in, m):
+            raise Feedback("your function changed the mask it was given (an in-place edit such as mask.logical_not_()): "
+                           "use ~mask, which returns a new tensor")
         if weights.dtype != s.dtype:
             raise Feedback(f"the weights are {weights.dtype} for scores of {s.dtype}: keep the scores' dtype "
                            "(no .float(), no new tensors of the default dtype)")
