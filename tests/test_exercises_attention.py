@@ -267,6 +267,10 @@ def test_temperature_prediction_verdict_comes_from_the_measurement(capsys):
     ("shrinks", "nearly one-hot and saturated"),
     ("falls then rises", "at both ends the gradient is small"),
     ("up", "prediction must be one of"),
+    ("rises", "prediction must be one of"),
+    ("", "prediction must be one of"),
+    (["rises then falls"], "prediction must be one of"),
+    (0.5, "prediction must be one of"),
     (3, "prediction must be one of"),
     (True, "prediction must be one of"),
 ])
