@@ -204,3 +204,14 @@ def test_masked_softmax_is_what_attend_uses():
     q, k = randn(3, 5, seed=2), randn(5, 5, seed=3)
     mask = randn(3, 5, seed=1) > 0
     assert torch.equal(attend(q, k, mask=mask)[1], masked_softmax(ScaledDotScore()(q, k), mask))
+
+
+def test_additive_score_is_luongs_concat_score():
+    """Luong et al.'s "concat" score v^T tanh(W_a [q ; k]) is the additive score with W_a = [U, W]."""
+    torch.manual_seed(0)
+    score = AdditiveScore(3, 5, hidden_dim=4)
+    q, k = torch.randn(2, 3), torch.randn(6, 5)
+    W_a = torch.cat([score.U.weight, score.W.weight], dim=1)  # (h, d_q + d_k)
+    pairs = torch.cat([q[:, None, :].expand(2, 6, 3), k[None, :, :].expand(2, 6, 5)], dim=-1)
+    concat = torch.tanh(pairs @ W_a.T) @ score.v.weight[0]
+    assert torch.allclose(score(q, k), concat, atol=1e-6)

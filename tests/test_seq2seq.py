@@ -120,3 +120,26 @@ def test_sequence_loss_ignores_padding(data):
 def test_errors(data, call, error, message):
     with pytest.raises(error, match=message):
         call(data)
+
+
+def test_decode_step_is_one_step_of_teacher_forcing(data):
+    model = small_model(data, "bilinear")
+    batch = data.train[:4]
+    with torch.no_grad():
+        logits, weights = model(batch.source, batch.source_lengths, batch.target[:, :-1])
+        keys, mask, state = model.encode(batch.source, batch.source_lengths)
+        for t in range(batch.target.shape[1] - 1):
+            step_logits, state, step_weights = model.decode_step(batch.target[:, t], state, keys, mask)
+            assert step_logits.shape == (4, len(data.target_vocab)) and state.shape == (1, 4, 24)
+            assert torch.allclose(step_logits, logits[:, t], atol=1e-5)
+            assert torch.allclose(step_weights, weights[:, t], atol=1e-6)
+    with pytest.raises(ValueError, match="previous"):
+        model.decode_step(batch.target[:, :1], state, keys, mask)
+
+
+def test_score_hidden_dim_sets_the_additive_width(data):
+    model = Seq2Seq(len(data.source_vocab), len(data.target_vocab), embed_dim=4, hidden_dim=6, score_hidden_dim=5)
+    assert model.score.v.weight.shape == (1, 5) and model.score.W.weight.shape == (5, 12)
+    assert Seq2Seq(len(data.source_vocab), len(data.target_vocab), embed_dim=4, hidden_dim=6).score.v.weight.shape == (1, 12)
+    with pytest.raises(ValueError, match="score_hidden_dim"):
+        Seq2Seq(len(data.source_vocab), len(data.target_vocab), score_hidden_dim=0)

@@ -47,11 +47,12 @@ class Seq2Seq(nn.Module):
 
     The encoder has ``hidden_dim`` units per direction, so keys are ``2 * hidden_dim`` wide; the
     decoder has ``2 * hidden_dim`` units, so that every scoring function, the dot product
-    included, compares vectors of the same width.
+    included, compares vectors of the same width. ``score_hidden_dim`` is the width of the
+    additive score's hidden layer (default: the key width).
     """
 
     def __init__(self, source_vocab_size: int, target_vocab_size: int, score: str = "additive",
-                 embed_dim: int = 32, hidden_dim: int = 64) -> None:
+                 embed_dim: int = 32, hidden_dim: int = 64, score_hidden_dim: int | None = None) -> None:
         super().__init__()
         source_vocab_size = check_int("source_vocab_size", source_vocab_size, minimum=len(CharVocab.SPECIALS) + 1)
         target_vocab_size = check_int("target_vocab_size", target_vocab_size, minimum=len(CharVocab.SPECIALS) + 1)
@@ -64,7 +65,9 @@ class Seq2Seq(nn.Module):
         self.initial_state = nn.Linear(width, width)
         self.target_embedding = nn.Embedding(target_vocab_size, embed_dim, padding_idx=CharVocab.PAD)
         self.decoder = nn.GRU(embed_dim, width, batch_first=True)
-        self.score = make_score(score, width, width)
+        if score_hidden_dim is not None:
+            score_hidden_dim = check_int("score_hidden_dim", score_hidden_dim, minimum=1)
+        self.score = make_score(score, width, width, score_hidden_dim)
         self.combine = nn.Linear(2 * width, width)
         self.output = nn.Linear(width, target_vocab_size)
 
@@ -89,6 +92,19 @@ class Seq2Seq(nn.Module):
         attentional = torch.tanh(self.combine(torch.cat([context, decoder_states], dim=-1)))
         return self.output(attentional), weights
 
+    def decode_step(self, previous: torch.Tensor, state: torch.Tensor, keys: torch.Tensor,
+                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One decoder step: ``z_t = GRU(embed(y_{t-1}), z_{t-1})``, attention of ``z_t`` over the keys, readout.
+
+        ``previous (B,)`` holds the tokens ``y_{t-1}``, ``state (1, B, 2H)`` is ``z_{t-1}``, ``keys
+        (B, S, 2H)`` and ``mask (B, 1, S)`` come from :meth:`encode`. Returns the logits ``(B, V)``,
+        the new state ``z_t`` ``(1, B, 2H)`` and the attention weights ``(B, S)``.
+        """
+        previous = check_tensor("previous", previous, ndim=1)
+        step_state, state = self.decoder(self.target_embedding(previous[:, None]), state)
+        logits, weights = self.readout(step_state, keys, mask)
+        return logits[:, 0], state, weights[:, 0]
+
     def forward(self, source: torch.Tensor, lengths: torch.Tensor, target_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher forcing: the decoder reads the true previous tokens ``target_input (B, T)``."""
         keys, mask, state = self.encode(source, lengths)
@@ -109,21 +125,20 @@ def greedy_decode(model: Seq2Seq, source: torch.Tensor, lengths: torch.Tensor, m
     model.eval()
     try:
         keys, mask, state = model.encode(source, lengths)
-        previous = torch.full((len(source), 1), CharVocab.BOS, dtype=torch.long, device=source.device)
+        previous = torch.full((len(source),), CharVocab.BOS, dtype=torch.long, device=source.device)
         finished = torch.zeros(len(source), dtype=torch.bool, device=source.device)
         tokens, weights = [], []
         for _ in range(max_len):
-            step_state, state = model.decoder(model.target_embedding(previous), state)
-            logits, step_weights = model.readout(step_state, keys, mask)
+            logits, state, step_weights = model.decode_step(previous, state, keys, mask)
             previous = logits.argmax(-1)
-            tokens.append(previous.masked_fill(finished[:, None], CharVocab.PAD))
-            weights.append(step_weights * ~finished[:, None, None])
-            finished |= previous[:, 0] == CharVocab.EOS
+            tokens.append(previous.masked_fill(finished, CharVocab.PAD))
+            weights.append(step_weights * ~finished[:, None])
+            finished |= previous == CharVocab.EOS
             if finished.all():
                 break
     finally:
         model.train(was_training)
-    tokens, weights = torch.cat(tokens, dim=1), torch.cat(weights, dim=1)
+    tokens, weights = torch.stack(tokens, dim=1), torch.stack(weights, dim=1)
     missing = max_len - tokens.shape[1]  # every sequence ended early: pad to max_len
     return F.pad(tokens, (0, missing), value=CharVocab.PAD), F.pad(weights, (0, 0, 0, missing))
 

@@ -86,7 +86,11 @@ class BilinearScore(nn.Module):
 
 
 class AdditiveScore(nn.Module):
-    """``s(q, k) = v^T tanh(W k + U q)`` (Bahdanau's "concat" score), a one-hidden-layer MLP of width ``hidden_dim``."""
+    """``s(q, k) = v^T tanh(W k + U q)``, a one-hidden-layer MLP of width ``hidden_dim``.
+
+    The additive score of Bahdanau et al. (2015); Luong et al. (2015) call the same score "concat",
+    written ``v^T tanh(W_a [q ; k])`` with ``W_a = [U, W]``.
+    """
 
     def __init__(self, query_dim: int, key_dim: int, hidden_dim: int) -> None:
         super().__init__()

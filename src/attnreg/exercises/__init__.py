@@ -18,7 +18,13 @@ from ._framework import (
     run_check,
 )
 from ._registry import STARS, Exercise, Progress, catalogue, exercise, hint, progress, progress_file
-from .attention import check_masked_softmax
+from .attention import (
+    check_additive_score,
+    check_decoder_step,
+    check_masked_softmax,
+    check_temperature_gradient,
+    check_var_qk,
+)
 from .bayes import (
     check_laplace_alpha,
     check_log_posterior,
@@ -70,9 +76,11 @@ __all__ = [
     "STARS",
     "catalogue",
     "check_accuracy",
+    "check_additive_score",
     "check_alpha_for_sequences",
     "check_causal_mask",
     "check_consistency_prediction",
+    "check_decoder_step",
     "check_downscale_dropout",
     "check_dropconnect_forward",
     "check_dropconnect_layer",
@@ -100,7 +108,9 @@ __all__ = [
     "check_split_heads",
     "check_symmetric_kl",
     "check_symmetric_kl_by_hand",
+    "check_temperature_gradient",
     "check_thinned_network_prediction",
+    "check_var_qk",
     "check_variance_ratio",
     "check_weight_decay_step",
     "describe_exception",
