@@ -23,8 +23,11 @@ from .bayes import check_prior_lambda
 from .dropconnect import check_dropconnect_forward
 from .dropout import check_downscale_dropout, check_dropout
 from .getting_started import check_accuracy
+from .overfitting import (check_early_stopping, check_early_stopping_shrinkage, check_lambda_prediction,
+                          check_polynomial_coefficients)
 from .rdrop import check_symmetric_kl, check_symmetric_kl_by_hand
 from .regularization import check_l2_penalty, check_soft_threshold, check_weight_decay_step
+from .sparsity import check_decay_factor, check_ista_lasso, check_lasso_1d, check_norm_prediction
 from .transformer import check_causal_mask, check_merge_heads, check_scaled_dot_product_attention, check_split_heads
 
 __all__ = [
@@ -37,12 +40,20 @@ __all__ = [
     "catalogue",
     "check_accuracy",
     "check_causal_mask",
+    "check_decay_factor",
     "check_downscale_dropout",
     "check_dropconnect_forward",
     "check_dropout",
+    "check_early_stopping",
+    "check_early_stopping_shrinkage",
+    "check_ista_lasso",
     "check_l2_penalty",
+    "check_lambda_prediction",
+    "check_lasso_1d",
     "check_masked_softmax",
     "check_merge_heads",
+    "check_norm_prediction",
+    "check_polynomial_coefficients",
     "check_prior_lambda",
     "check_scaled_dot_product_attention",
     "check_soft_threshold",

@@ -118,7 +118,7 @@ def check_weight_decay_step(
     return run_check("check_weight_decay_step", weight_decay_step, cases, verbose)
 
 
-@exercise(chapter='04_l1_l2_weight_decay', number=2, title='soft-thresholding', stars=2, kind='implement', practises='the proximal operator of the L1 norm',
+@exercise(chapter='04_l1_l2_weight_decay', number=3, title='soft-thresholding', stars=2, kind='implement', practises='the proximal operator of the L1 norm',
           hints=['Entries with |x| <= threshold become exactly 0; the others move towards 0 by the threshold.',
                  '`torch.sign(x) * torch.clamp(x.abs() - threshold, min=0)` does both at once.'])
 def check_soft_threshold(soft_threshold: Callable[[torch.Tensor, float], torch.Tensor], verbose: bool = True
