@@ -514,6 +514,12 @@ def test_fit_elastic_net_scales_its_tolerance_with_the_dtype():
     assert (fast.weight.double() - exact.weight).abs().max() < 1e-3
     assert torch.equal(fast.weight == 0, exact.weight == 0)
     assert path.dtype == torch.float32
+    # lasso_path passes the Lipschitz constant of the data term: the same solutions as separate fits
+    lams = [1.0, 0.3, 0.1]
+    separate = torch.stack([fit_elastic_net(X, y, lam, init=None).weight for lam in lams])
+    assert torch.allclose(lasso_path(X, y, lams), separate, atol=1e-8)
+    with pytest.raises(ValueError, match="data_lipschitz must be"):
+        fit_elastic_net(X, y, 0.3, data_lipschitz=-1.0)
     with pytest.warns(RuntimeWarning, match="max_iter=2000"):   # the old absolute 1e-10 is out of float32's reach
         fit_elastic_net(X.float(), y.float(), 0.3, tol=1e-10, max_iter=2_000)
 

@@ -502,7 +502,7 @@ def default_tolerance(Xc: torch.Tensor, yc: torch.Tensor) -> float:
 
 def fit_elastic_net(X: torch.Tensor, y: torch.Tensor, lam: float, l1_ratio: float = 1.0, *,
                     fit_intercept: bool = True, tol: float | None = None, max_iter: int = 100_000,
-                    init: torch.Tensor | None = None) -> LinearFit:
+                    init: torch.Tensor | None = None, data_lipschitz: float | None = None) -> LinearFit:
     """Minimise ``1/n sum_i 1/2 (y_i - w^T x_i - b)^2 + lam (rho ||w||_1 + (1 - rho) 1/2 ||w||^2)`` (the lasso
     when ``l1_ratio = rho = 1``) by accelerated proximal gradient descent (FISTA with restarts).
 
@@ -511,6 +511,8 @@ def fit_elastic_net(X: torch.Tensor, y: torch.Tensor, lam: float, l1_ratio: floa
     to ``tol``: ``|g_j + lam rho sign(w_j)| <= tol`` where ``w_j != 0`` and ``|g_j| <= lam rho + tol`` where
     ``w_j = 0``, ``g = grad f(w)``; it warns if ``max_iter`` runs out. ``tol=None`` scales the tolerance with the
     dtype (:func:`default_tolerance`: 1e-10 in float64). ``init`` is a warm start for ``w``.
+    ``data_lipschitz`` is ``s_max(Xc)^2 / n`` when the caller knows it already (:func:`lasso_path` computes it
+    once for the whole path instead of one SVD per ``lam``).
     """
     X, y = check_regression_data(X, y)
     lam = check_positive("lam", lam, allow_zero=True)
@@ -522,7 +524,11 @@ def fit_elastic_net(X: torch.Tensor, y: torch.Tensor, lam: float, l1_ratio: floa
     if tol is None:
         tol = default_tolerance(Xc, yc)
     n, l1, l2 = len(X), lam * l1_ratio, lam * (1 - l1_ratio)
-    lipschitz = torch.linalg.matrix_norm(Xc, ord=2).item() ** 2 / n + l2
+    if data_lipschitz is None:
+        data_lipschitz = torch.linalg.matrix_norm(Xc, ord=2).item() ** 2 / n
+    else:
+        data_lipschitz = check_positive("data_lipschitz", data_lipschitz, allow_zero=True)
+    lipschitz = data_lipschitz + l2
     if lipschitz == 0:  # X is constant: nothing to fit
         return _with_bias(torch.zeros(X.shape[1], dtype=X.dtype, device=X.device), x_mean, y_mean)
     if init is None:
@@ -567,15 +573,19 @@ def lasso_path(X: torch.Tensor, y: torch.Tensor, lams: Iterable[float], l1_ratio
                fit_intercept: bool = True, tol: float | None = None) -> torch.Tensor:
     """The weights of :func:`fit_elastic_net` for each ``lam`` in ``lams``, shape ``(len(lams), d)``.
 
-    The values are solved from the largest ``lam`` down, each warm-started from the previous solution.
+    The values are solved from the largest ``lam`` down, each warm-started from the previous solution; the
+    Lipschitz constant of the data term is computed once.
     """
     lams = [check_positive(f"lams[{i}]", lam, allow_zero=True) for i, lam in enumerate(lams)]
     if not lams:
         raise ValueError("lams must hold at least one value, got none")
     X, y = check_regression_data(X, y)
     weights = torch.empty(len(lams), X.shape[1], dtype=X.dtype, device=X.device)
+    Xc = _center(X, y, fit_intercept)[0]
+    data_lipschitz = torch.linalg.matrix_norm(Xc, ord=2).item() ** 2 / len(X)   # the same for every lam
     w = None
     for i in sorted(range(len(lams)), key=lambda i: -lams[i]):
-        w = fit_elastic_net(X, y, lams[i], l1_ratio, fit_intercept=fit_intercept, tol=tol, init=w).weight
+        w = fit_elastic_net(X, y, lams[i], l1_ratio, fit_intercept=fit_intercept, tol=tol, init=w,
+                            data_lipschitz=data_lipschitz).weight
         weights[i] = w
     return weights
