@@ -30,7 +30,9 @@ def test_curve_shape_reads_the_four_shapes():
 
 def test_lambda_prediction_passes_the_measured_shapes(capsys):
     assert check_lambda_prediction(("rises", "falls then rises"), TRAIN, TEST).passed
-    assert "2 of 2 checks passed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 of 2 checks passed" in out
+    assert "the test error as lambda grows: it falls then rises (2.4 -> 0.1 (lowest) -> 0.25)" in out
 
 
 def test_lambda_prediction_not_attempted(capsys):
@@ -41,11 +43,11 @@ def test_lambda_prediction_not_attempted(capsys):
 
 
 @pytest.mark.parametrize("prediction, message", [
-    (("falls", "falls then rises"), "training error falls, but it rises"),
-    (("falls then rises", "falls then rises"), "training error falls then rises, but it rises"),
+    (("falls", "falls then rises"), "you predicted that the training error falls:"),
+    (("falls then rises", "falls then rises"), "you predicted that the training error falls then rises:"),
     (("rises then falls", "falls then rises"), "can only grow with lambda"),
-    (("rises", "rises"), "test error rises, but it falls then rises"),
-    (("rises", "falls"), "test error falls, but it falls then rises"),
+    (("rises", "rises"), "you predicted that the test error rises:"),
+    (("rises", "falls"), "you predicted that the test error falls:"),
     (("rises", "rises then falls"), "lowest in between"),
     (("rises", "U"), "'U' is not one of the choices"),
     ("rises", "must be a pair"),

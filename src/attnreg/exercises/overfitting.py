@@ -77,16 +77,20 @@ def check_lambda_prediction(prediction: Any, train_mse: Sequence[float] = (), te
             if len(values) < 3:
                 raise Feedback("pass the measured errors to the check: check_lambda_prediction(prediction_2, "
                                "train_mse, test_mse)")
-            shape = curve_shape(values)
-            numbers = f"measured {values[0]:.3g} -> {min(values):.3g} (lowest) -> {values[-1]:.3g}" if which == "test" \
-                else f"measured {values[0]:.3g} -> {values[-1]:.3g}"
-            if said != shape:
+            if said != curve_shape(values):
                 label = "training error" if which == "train" else "test error"
-                raise Feedback(f"you predicted that the {label} {said}, but it {shape} ({numbers}): {_WHY[which]}")
+                raise Feedback(f"you predicted that the {label} {said}: {_WHY[which]}")
         return run
 
-    cases = [("the training error as lambda grows", case_on("train", 0)),
-             ("the test error as lambda grows", case_on("test", 1))]
+    def name(which: str) -> str:
+        label = "the training error" if which == "train" else "the test error"
+        values = measured[which]
+        if len(values) < 3:
+            return f"{label} as lambda grows"
+        low = f" -> {min(values):.3g} (lowest)" if which == "test" else ""
+        return f"{label} as lambda grows: it {curve_shape(values)} ({values[0]:.3g}{low} -> {values[-1]:.3g})"
+
+    cases = [(name("train"), case_on("train", 0)), (name("test"), case_on("test", 1))]
     return run_check("check_lambda_prediction", prediction, cases, verbose, expects="value")
 
 
