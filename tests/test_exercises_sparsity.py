@@ -201,6 +201,8 @@ def test_ista_stub():
     (lambda *a: ista(*a, prox="subgradient"), "small but not 0"),
     (lambda *a: ista(*a, sign=-1.0), "blew up"),
     (lambda *a: ista(*a, lipschitz=0.05), "blew up"),
+    (lambda X, y, lam, steps: ista(X, y, lam, steps, lipschitz=torch.linalg.matrix_norm(X - X.mean(0), ord=2).item() ** 2),
+     "n times too short"),
     (lambda *a: ista(*a, dtype=torch.float32), "create the iterate with X's dtype"),
     (lambda *a: ista(*a, in_place=True), "changed X or y in place"),
     (lambda X, y, lam, steps: ista(X, y, lam, 5), "objective"),

@@ -185,14 +185,16 @@ def _objective(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, b: float, lam:
     return (0.5 * (X @ w + b - y).pow(2).mean() + lam * w.abs().sum()).item()
 
 
-def _hard_threshold_ista(X: torch.Tensor, y: torch.Tensor, lam: float, steps: int) -> torch.Tensor:
+def _ista_variant(X: torch.Tensor, y: torch.Tensor, lam: float, steps: int, *, hard: bool = False,
+                  L: float | None = None) -> torch.Tensor:
+    """ISTA with one slip: hard thresholding, or another step 1 / L."""
     Xc, yc = X - X.mean(0), y - y.mean()
     n = len(X)
-    L = torch.linalg.matrix_norm(Xc, ord=2).item() ** 2 / n
+    L = torch.linalg.matrix_norm(Xc, ord=2).item() ** 2 / n if L is None else L
     w = torch.zeros(X.shape[1], dtype=X.dtype)
     for _ in range(steps):
         v = w - Xc.T @ (Xc @ w - yc) / (n * L)
-        w = torch.where(v.abs() > lam / L, v, torch.zeros_like(v))
+        w = torch.where(v.abs() > lam / L, v, torch.zeros_like(v)) if hard else soft_threshold(v, lam / L)
     return w
 
 
@@ -258,7 +260,9 @@ def check_ista_lasso(ista_lasso: Callable[[torch.Tensor, torch.Tensor, float, in
                 "the bias is missing: centre X and y (the bias is never penalized) and set b = mean(y) - mean(X) @ w":
                     fit_elastic_net(X, y, lam, fit_intercept=False).weight,
                 "that is hard thresholding (keep or zero); the proximal step of lam ||w||_1 also shrinks the "
-                "survivors: soft_threshold": _hard_threshold_ista(X, y, lam, ISTA_STEPS),
+                "survivors: soft_threshold": _ista_variant(X, y, lam, ISTA_STEPS, hard=True),
+                "your steps are n times too short: with the mean in the data term, L = s_max(Xc)^2 / n, not "
+                "s_max(Xc)^2": _ista_variant(X, y, lam, ISTA_STEPS, L=L * n),
             }
             for hint, value in fixed_points.items():
                 if (value - exact.weight).abs().max().item() > 1e-4 and (w - value).abs().max().item() <= 1e-5:
