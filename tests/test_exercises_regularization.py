@@ -108,6 +108,8 @@ def test_soft_threshold_checker_reports_a_stub():
     (lambda x, t: torch.clamp(x - t, min=0.0), "only handles the positive side"),
     (lambda x, t: x - t, "subtracted the threshold from every value"),
     (lambda x, t: torch.sign(x) * torch.clamp(x.abs() - t, min=1e-9), "exactly 0.0"),
+    (lambda x, t: x.copy_(torch.sign(x) * torch.clamp(x.abs() - t, min=0.0)), "changed x in place"),
+    (lambda x, t: torch.sign(x).double() * torch.clamp(x.abs() - t, min=0.0).double(), "float32 input came back as"),
 ])
 def test_soft_threshold_checker_catches_classic_bugs(buggy, hint):
     result = check_soft_threshold(buggy, verbose=False)

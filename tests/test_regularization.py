@@ -494,6 +494,36 @@ def test_helpers_run_in_float32():
         train_linear_regression(X, y, epochs=1, lr=0.01, batch_size=8)
 
 
+def test_fit_elastic_net_scales_its_tolerance_with_the_dtype():
+    from attnreg.regularization import default_tolerance
+
+    w = torch.zeros(20, dtype=F64)
+    w[[1, 4, 9, 15]] = torch.tensor([2.0, -1.5, 1.0, 0.8], dtype=F64)
+    X, y = synthetic_regression(w, 0.5, 50, noise_std=0.5, generator=torch.Generator().manual_seed(0))
+    Xc, yc = X - X.mean(0), y - y.mean()
+    assert default_tolerance(Xc, yc) == 1e-10   # float64: unchanged
+    assert 1e-7 < default_tolerance(Xc.float(), yc.float()) < 1e-4
+    exact = fit_elastic_net(X, y, 0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # float32 input (PyTorch's default) converges: no max_iter warning
+        for ratio in (1.0, 0.5):
+            fast = fit_elastic_net(X.float(), y.float(), 0.3, ratio, max_iter=2_000)
+            assert fast.weight.dtype == torch.float32
+        fast = fit_elastic_net(X.float(), y.float(), 0.3, max_iter=2_000)
+        path = lasso_path(X.float(), y.float(), [1.0, 0.3, 0.1])
+    assert (fast.weight.double() - exact.weight).abs().max() < 1e-3
+    assert torch.equal(fast.weight == 0, exact.weight == 0)
+    assert path.dtype == torch.float32
+    # lasso_path passes the Lipschitz constant of the data term: the same solutions as separate fits
+    lams = [1.0, 0.3, 0.1]
+    separate = torch.stack([fit_elastic_net(X, y, lam, init=None).weight for lam in lams])
+    assert torch.allclose(lasso_path(X, y, lams), separate, atol=1e-8)
+    with pytest.raises(ValueError, match="data_lipschitz must be"):
+        fit_elastic_net(X, y, 0.3, data_lipschitz=-1.0)
+    with pytest.warns(RuntimeWarning, match="max_iter=2000"):   # the old absolute 1e-10 is out of float32's reach
+        fit_elastic_net(X.float(), y.float(), 0.3, tol=1e-10, max_iter=2_000)
+
+
 def test_polynomial_errors_reuse_the_same_training_sets_for_every_degree():
     from attnreg.regularization import polynomial_errors
 
@@ -509,6 +539,23 @@ def test_polynomial_errors_reuse_the_same_training_sets_for_every_degree():
     assert errors[3][1][0].item() == pytest.approx(fit_polynomial(x, y, 3).squared_error(*test))
     with pytest.raises(ValueError, match=r"repeats must be an integer in \[1, inf\], got 0"):
         polynomial_errors(coefficients, 30, 3, noise_std=0.2, test_data=test, repeats=0, seed=1)
+
+
+def test_polynomial_errors_take_the_basis():
+    from attnreg.regularization import polynomial_errors
+
+    coefficients = [0.5, -1.0, 0.0, 2.0]
+    test = polynomial_data(coefficients, 200, 0.2, generator=torch.Generator().manual_seed(9))
+    common = dict(noise_std=0.2, test_data=test, repeats=3, seed=1)
+    x, y = polynomial_data(coefficients, 30, 0.2, generator=torch.Generator().manual_seed(1))
+    monomial = polynomial_errors(coefficients, 30, 12, lam=1e-4, basis="monomial", **common)
+    assert monomial[1][0].item() == pytest.approx(fit_polynomial(x, y, 12, 1e-4, "monomial").squared_error(*test))
+    # least squares does not depend on the basis; ridge does
+    assert torch.allclose(polynomial_errors(coefficients, 30, 5, basis="monomial", **common)[1],
+                          polynomial_errors(coefficients, 30, 5, **common)[1], rtol=1e-6)
+    assert not torch.allclose(monomial[1], polynomial_errors(coefficients, 30, 12, lam=1e-4, **common)[1], rtol=1e-3)
+    with pytest.raises(ValueError, match="basis must be one of"):
+        polynomial_errors(coefficients, 30, 3, basis="chebyshev", **common)
 
 
 def test_half_squared_error_value_and_bad_input():

@@ -315,8 +315,9 @@ def polynomial_errors(
     repeats: int,
     seed: int,
     lam: float = 0.0,
+    basis: str = "legendre",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training and test mean squared errors of :func:`fit_polynomial` on ``repeats`` training sets.
+    """Training and test mean squared errors of :func:`fit_polynomial` (``lam``, ``basis``) on ``repeats`` training sets.
 
     Each training set has ``n_train`` points of :func:`~attnreg.data.polynomial_data` (``coefficients``,
     ``noise_std``); the sets are drawn from a generator seeded with ``seed``, so two calls with the same
@@ -328,7 +329,7 @@ def polynomial_errors(
     train_errors, test_errors = torch.empty(repeats, dtype=torch.float64), torch.empty(repeats, dtype=torch.float64)
     for r in range(repeats):
         x, y = polynomial_data(coefficients, n_train, noise_std, generator=generator, dtype=x_test.dtype)
-        fit = fit_polynomial(x, y, degree, lam)
+        fit = fit_polynomial(x, y, degree, lam, basis)
         train_errors[r], test_errors[r] = fit.squared_error(x, y), fit.squared_error(x_test, y_test)
     return train_errors, test_errors
 
@@ -486,25 +487,48 @@ def l1_descent(X: torch.Tensor, y: torch.Tensor, lam: float, *, method: str, lr:
     return _with_bias(w, x_mean, y_mean), objectives
 
 
+def default_tolerance(Xc: torch.Tensor, yc: torch.Tensor) -> float:
+    """The tolerance of :func:`fit_elastic_net` when none is given: ``max(1e-10, 10 eps s)``.
+
+    ``eps`` is the machine epsilon of the data's dtype and ``s = max_j sum_i |x_ij| |y_i| / n`` the size of the
+    gradient of the data term at ``w = 0`` (centred data), the scale of the rounding errors of every gradient. In
+    float64 this is 1e-10 for any data of ordinary scale; in float32 (PyTorch's default) about ``1e-6 s``, which
+    float32 arithmetic can reach (a fixed 1e-10 is below its rounding error, so the solver would run until
+    ``max_iter``).
+    """
+    scale = (Xc.abs().T @ yc.abs()).max().item() / len(Xc) if Xc.numel() else 0.0
+    return max(1e-10, 10 * torch.finfo(Xc.dtype).eps * scale)
+
+
 def fit_elastic_net(X: torch.Tensor, y: torch.Tensor, lam: float, l1_ratio: float = 1.0, *,
-                    fit_intercept: bool = True, tol: float = 1e-10, max_iter: int = 100_000,
-                    init: torch.Tensor | None = None) -> LinearFit:
+                    fit_intercept: bool = True, tol: float | None = None, max_iter: int = 100_000,
+                    init: torch.Tensor | None = None, data_lipschitz: float | None = None) -> LinearFit:
     """Minimise ``1/n sum_i 1/2 (y_i - w^T x_i - b)^2 + lam (rho ||w||_1 + (1 - rho) 1/2 ||w||^2)`` (the lasso
     when ``l1_ratio = rho = 1``) by accelerated proximal gradient descent (FISTA with restarts).
 
     The smooth part ``f`` has an ``L``-Lipschitz gradient with ``L = s_max(X)^2 / n + lam (1 - rho)``; each step
     is ``w <- soft_threshold(z - grad f(z) / L, lam rho / L)``. It stops when the optimality conditions hold
     to ``tol``: ``|g_j + lam rho sign(w_j)| <= tol`` where ``w_j != 0`` and ``|g_j| <= lam rho + tol`` where
-    ``w_j = 0``, ``g = grad f(w)``; it warns if ``max_iter`` runs out. ``init`` is a warm start for ``w``.
+    ``w_j = 0``, ``g = grad f(w)``; it warns if ``max_iter`` runs out. ``tol=None`` scales the tolerance with the
+    dtype (:func:`default_tolerance`: 1e-10 in float64). ``init`` is a warm start for ``w``.
+    ``data_lipschitz`` is ``s_max(Xc)^2 / n`` when the caller knows it already (:func:`lasso_path` computes it
+    once for the whole path instead of one SVD per ``lam``).
     """
     X, y = check_regression_data(X, y)
     lam = check_positive("lam", lam, allow_zero=True)
     l1_ratio = _check_l1_ratio(l1_ratio)
-    tol = check_positive("tol", tol)
+    if tol is not None:
+        tol = check_positive("tol", tol)
     max_iter = check_int("max_iter", max_iter, minimum=1)
     Xc, yc, x_mean, y_mean = _center(X, y, fit_intercept)
+    if tol is None:
+        tol = default_tolerance(Xc, yc)
     n, l1, l2 = len(X), lam * l1_ratio, lam * (1 - l1_ratio)
-    lipschitz = torch.linalg.matrix_norm(Xc, ord=2).item() ** 2 / n + l2
+    if data_lipschitz is None:
+        data_lipschitz = torch.linalg.matrix_norm(Xc, ord=2).item() ** 2 / n
+    else:
+        data_lipschitz = check_positive("data_lipschitz", data_lipschitz, allow_zero=True)
+    lipschitz = data_lipschitz + l2
     if lipschitz == 0:  # X is constant: nothing to fit
         return _with_bias(torch.zeros(X.shape[1], dtype=X.dtype, device=X.device), x_mean, y_mean)
     if init is None:
@@ -546,18 +570,22 @@ def lasso_lambda_max(X: torch.Tensor, y: torch.Tensor, fit_intercept: bool = Tru
 
 
 def lasso_path(X: torch.Tensor, y: torch.Tensor, lams: Iterable[float], l1_ratio: float = 1.0, *,
-               fit_intercept: bool = True, tol: float = 1e-10) -> torch.Tensor:
+               fit_intercept: bool = True, tol: float | None = None) -> torch.Tensor:
     """The weights of :func:`fit_elastic_net` for each ``lam`` in ``lams``, shape ``(len(lams), d)``.
 
-    The values are solved from the largest ``lam`` down, each warm-started from the previous solution.
+    The values are solved from the largest ``lam`` down, each warm-started from the previous solution; the
+    Lipschitz constant of the data term is computed once.
     """
     lams = [check_positive(f"lams[{i}]", lam, allow_zero=True) for i, lam in enumerate(lams)]
     if not lams:
         raise ValueError("lams must hold at least one value, got none")
     X, y = check_regression_data(X, y)
     weights = torch.empty(len(lams), X.shape[1], dtype=X.dtype, device=X.device)
+    Xc = _center(X, y, fit_intercept)[0]
+    data_lipschitz = torch.linalg.matrix_norm(Xc, ord=2).item() ** 2 / len(X)   # the same for every lam
     w = None
     for i in sorted(range(len(lams)), key=lambda i: -lams[i]):
-        w = fit_elastic_net(X, y, lams[i], l1_ratio, fit_intercept=fit_intercept, tol=tol, init=w).weight
+        w = fit_elastic_net(X, y, lams[i], l1_ratio, fit_intercept=fit_intercept, tol=tol, init=w,
+                            data_lipschitz=data_lipschitz).weight
         weights[i] = w
     return weights

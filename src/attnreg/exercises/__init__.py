@@ -48,6 +48,12 @@ from .dropout import (
     check_variance_ratio,
 )
 from .getting_started import check_accuracy
+from .overfitting import (
+    check_early_stopping,
+    check_early_stopping_shrinkage,
+    check_lambda_prediction,
+    check_polynomial_coefficients,
+)
 from .rdrop import (
     check_alpha_for_sequences,
     check_consistency_prediction,
@@ -57,6 +63,7 @@ from .rdrop import (
     check_symmetric_kl_by_hand,
 )
 from .regularization import check_l2_penalty, check_soft_threshold, check_weight_decay_step
+from .sparsity import check_decay_factor, check_ista_lasso, check_lasso_1d, check_norm_prediction
 from .transformer import (
     check_causal_mask,
     check_encoder_block,
@@ -80,6 +87,7 @@ __all__ = [
     "check_alpha_for_sequences",
     "check_causal_mask",
     "check_consistency_prediction",
+    "check_decay_factor",
     "check_decoder_step",
     "check_downscale_dropout",
     "check_dropconnect_forward",
@@ -87,17 +95,24 @@ __all__ = [
     "check_dropconnect_variance",
     "check_dropout",
     "check_dropout_mlp",
+    "check_early_stopping",
+    "check_early_stopping_shrinkage",
     "check_encoder_block",
     "check_head_cost",
+    "check_ista_lasso",
     "check_kl_value",
     "check_l2_penalty",
+    "check_lambda_prediction",
     "check_laplace_alpha",
+    "check_lasso_1d",
     "check_log_posterior",
     "check_logit_variance",
     "check_mask_moments",
     "check_masked_softmax",
     "check_merge_heads",
     "check_no_mask_prediction",
+    "check_norm_prediction",
+    "check_polynomial_coefficients",
     "check_posterior_width",
     "check_prior_lambda",
     "check_rdrop_step",

@@ -118,7 +118,7 @@ def check_weight_decay_step(
     return run_check("check_weight_decay_step", weight_decay_step, cases, verbose)
 
 
-@exercise(chapter='04_l1_l2_weight_decay', number=2, title='soft-thresholding', stars=2, kind='implement', practises='the proximal operator of the L1 norm',
+@exercise(chapter='04_l1_l2_weight_decay', number=3, title='soft-thresholding', stars=2, kind='implement', practises='the proximal operator of the L1 norm',
           hints=['Entries with |x| <= threshold become exactly 0; the others move towards 0 by the threshold.',
                  '`torch.sign(x) * torch.clamp(x.abs() - threshold, min=0)` does both at once.'])
 def check_soft_threshold(soft_threshold: Callable[[torch.Tensor, float], torch.Tensor], verbose: bool = True
@@ -159,10 +159,24 @@ def check_soft_threshold(soft_threshold: Callable[[torch.Tensor, float], torch.T
             raise Feedback("entries with |x| <= threshold must be exactly 0.0 (that is where sparsity comes "
                            f"from), got {[round(v, 8) for v in result[small].tolist()]}")
 
+    def leaves_x_unchanged(fn: Callable) -> None:
+        x_in = x.clone()
+        fn(x_in, 1.0)
+        if not torch.equal(x_in, x):
+            raise Feedback("you changed x in place; return a new tensor and leave the argument as it was")
+
+    def keeps_dtype(fn: Callable) -> None:
+        result = expect_tensor(fn(x.float(), 1.0))
+        if result.dtype != torch.float32:
+            raise Feedback(f"float32 input came back as {result.dtype}: build the result from x (torch.zeros_like, "
+                           "torch.clamp, torch.where), not from new tensors with another dtype")
+
     cases = [
         ("a vector, threshold 1", case_on(x, 1.0)),
         ("a matrix, threshold 0.5", case_on(matrix, 0.5)),
         ("threshold 0 changes nothing", case_on(x, 0.0)),
         ("small values become exactly 0", exact_zeros),
+        ("x is not modified in place", leaves_x_unchanged),
+        ("float32 in, float32 out", keeps_dtype),
     ]
     return run_check("check_soft_threshold", soft_threshold, cases, verbose)
