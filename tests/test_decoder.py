@@ -196,3 +196,31 @@ def test_graph_depth_counts_sequential_operations():
     assert graph_depth((x * 2) + (x * 3)) == 3
     with pytest.raises(TypeError):
         graph_depth([1.0])
+
+
+def test_a_model_without_the_causal_mask_sees_the_future_and_cannot_use_the_cache():
+    set_seed(0)
+    model = TransformerTranslator(20, 14, embed_dim=16, num_heads=2, ff_dim=32, max_len=16, causal=False).eval()
+    source, lengths = torch.randint(3, 20, (2, 6), generator=torch.Generator().manual_seed(0)), torch.tensor([6, 4])
+    target = torch.tensor([[1, 5, 6, 7], [1, 8, 9, 10]])
+    changed = target.clone()
+    changed[:, 3] = 11
+    first, _ = model(source, lengths, target)
+    second, _ = model(source, lengths, changed)
+    assert not torch.allclose(first[:, 0], second[:, 0])  # position 0 reads the last token
+    with pytest.raises(ValueError, match="cannot use the cache"):
+        greedy_translate(model, source, lengths, 3)
+    tokens, _ = greedy_translate(model, source, lengths, 3, use_cache=False)
+    assert tokens.shape == (2, 3)
+
+
+def test_teacher_forced_accuracy_counts_real_tokens():
+    from attnreg.data.dates import SequencePairs
+    from attnreg.decoder import teacher_forced_accuracy
+    model = small_translator().eval()
+    pairs = SequencePairs(torch.randint(3, 20, (3, 5)), torch.tensor([5, 5, 3]), torch.tensor([[1, 4, 5, 2], [1, 6, 2, 0], [1, 7, 8, 2]]))
+    logits, _ = model(pairs.source, pairs.source_lengths, pairs.target[:, :-1])
+    expected = pairs.target[:, 1:]
+    real = expected != 0
+    manual = ((logits.argmax(-1) == expected) & real).sum().item() / real.sum().item()
+    assert teacher_forced_accuracy(model, pairs) == pytest.approx(manual)

@@ -218,7 +218,8 @@ class TransformerTranslator(nn.Module):
     ``scale_embedding=False`` keeps the same initialisation without the factor ``sqrt(E)``: the
     positions then drown the tokens at the start of training. The encoder's self-attention and
     the cross-attention see only the real (unpadded) source positions; the decoder's
-    self-attention is causal.
+    self-attention is causal (``causal=False`` drops that mask, to show what it is for: such a
+    model can only be decoded by recomputing the prefix, ``use_cache=False``).
     """
 
     def __init__(
@@ -235,6 +236,7 @@ class TransformerTranslator(nn.Module):
         dropout: float = 0.0,
         norm_first: bool = False,
         scale_embedding: bool = True,
+        causal: bool = True,
     ) -> None:
         super().__init__()
         self.source_vocab_size = check_int("source_vocab_size", source_vocab_size, minimum=len(CharVocab.SPECIALS) + 1)
@@ -244,6 +246,7 @@ class TransformerTranslator(nn.Module):
         num_decoder_layers = check_int("num_decoder_layers", num_decoder_layers, minimum=1)
         self.max_len = check_int("max_len", max_len, minimum=1)
         self.scale = math.sqrt(embed_dim) if scale_embedding else 1.0
+        self.causal = bool(causal)
         self.source_embedding = nn.Embedding(source_vocab_size, embed_dim, padding_idx=CharVocab.PAD)
         self.target_embedding = nn.Embedding(target_vocab_size, embed_dim, padding_idx=CharVocab.PAD)
         with torch.no_grad():
@@ -286,7 +289,7 @@ class TransformerTranslator(nn.Module):
         """All positions at once under the causal mask: logits ``(B, T, V)`` and the last block's cross weights ``(B, heads, T, S)``."""
         check_tensor("target_input", target_input, ndim=2)
         y = self._embed(target_input, self.target_embedding)
-        causal = causal_mask(target_input.shape[1], device=target_input.device)
+        causal = causal_mask(target_input.shape[1], device=target_input.device) if self.causal else None
         cross = None
         for block in self.decoder_blocks:
             y, _, cross = block(y, memory, self_mask=causal, cross_mask=memory_mask)
@@ -310,6 +313,9 @@ class TransformerTranslator(nn.Module):
         on the whole prefix.
         """
         check_tensor("previous", previous, ndim=1)
+        if not self.causal:
+            raise ValueError("a model trained without the causal mask cannot use the cache: its earlier positions "
+                             "change when a token is added; decode it with use_cache=False")
         y = self._embed(previous[:, None], self.target_embedding, offset=cache.length)
         for block, layer_cache in zip(self.decoder_blocks, cache.layers):
             y, weights = block.step(y, layer_cache, cross_mask=cache.memory_mask)
@@ -329,7 +335,8 @@ def greedy_translate(model: TransformerTranslator, source: torch.Tensor, lengths
     """Greedy decoding ``y_t = argmax p(y | y_<t, x)`` for ``max_len`` steps, in eval mode (the mode is restored).
 
     ``use_cache=True`` runs :meth:`TransformerTranslator.step` with a :class:`KVCache`;
-    ``use_cache=False`` recomputes the decoder over the whole prefix at every step. Returns the
+    ``use_cache=False`` recomputes the decoder over the whole prefix at every step (the only way
+    for a model built with ``causal=False``). Returns the
     tokens ``(B, max_len)`` (``<pad>`` after a sequence's ``</s>``) and the last block's cross
     weights averaged over the heads ``(B, max_len, S)`` (zero after ``</s>``). Every sequence
     runs all ``max_len`` steps, so both ways do the same steps.
@@ -397,6 +404,28 @@ def translator_loss(model: TransformerTranslator, batch: SequencePairs) -> torch
 
 
 @torch.no_grad()
+def teacher_forced_accuracy(model: TransformerTranslator, pairs: SequencePairs, batch_size: int = 1000) -> float:
+    """Fraction of target tokens (padding excluded) predicted right when the true previous tokens are fed in, in eval mode."""
+    _check_translator(model)
+    pairs = _check_pairs("pairs", pairs)
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    right, count = 0, 0
+    try:
+        for start in range(0, len(pairs), check_int("batch_size", batch_size, minimum=1)):
+            batch = pairs[start:start + batch_size].to(device)
+            logits, _ = model(batch.source, batch.source_lengths, batch.target[:, :-1])
+            expected = batch.target[:, 1:]
+            real = expected != CharVocab.PAD
+            right += int(((logits.argmax(-1) == expected) & real).sum())
+            count += int(real.sum())
+    finally:
+        model.train(was_training)
+    return right / count
+
+
+@torch.no_grad()
 def evaluate_translator(model: TransformerTranslator, pairs: SequencePairs, batch_size: int = 1000) -> tuple[float, float]:
     """Teacher-forced token cross-entropy and greedy exact match (with the cache) on ``pairs``, in eval mode."""
     _check_translator(model)
@@ -413,7 +442,7 @@ def evaluate_translator(model: TransformerTranslator, pairs: SequencePairs, batc
             total, count = total + translator_loss(model, batch).item() * tokens, count + tokens
     finally:
         model.train(was_training)
-    return total / count, translator_exact_match(model, pairs, batch_size)
+    return total / count, translator_exact_match(model, pairs, batch_size, use_cache=model.causal)
 
 
 def train_translator(

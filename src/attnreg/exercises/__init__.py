@@ -20,6 +20,13 @@ from ._framework import (
 from ._registry import STARS, Exercise, Progress, catalogue, exercise, hint, progress, progress_file
 from .attention import check_masked_softmax
 from .bayes import check_prior_lambda
+from .decoder import (
+    check_cached_step,
+    check_cross_attention,
+    check_decoder_block,
+    check_decoding_scores,
+    check_no_mask_prediction,
+)
 from .dropconnect import check_dropconnect_forward
 from .dropout import check_downscale_dropout, check_dropout
 from .getting_started import check_accuracy
@@ -36,13 +43,18 @@ __all__ = [
     "Progress",
     "catalogue",
     "check_accuracy",
+    "check_cached_step",
     "check_causal_mask",
+    "check_cross_attention",
+    "check_decoder_block",
+    "check_decoding_scores",
     "check_downscale_dropout",
     "check_dropconnect_forward",
     "check_dropout",
     "check_l2_penalty",
     "check_masked_softmax",
     "check_merge_heads",
+    "check_no_mask_prediction",
     "check_prior_lambda",
     "check_scaled_dot_product_attention",
     "check_soft_threshold",
