@@ -12,7 +12,7 @@ from attnreg.exercises import catalogue
 from nbval_tolerance import tolerance_of
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 
 
 def code_cells(path: Path) -> list[dict]:
