@@ -41,7 +41,8 @@ def test_no_mask_prediction_verdicts():
     assert "training does not suffer" in feedback(check_no_mask_prediction("C", MEASURED, verbose=False))
     assert "it is the other way round" in feedback(check_no_mask_prediction("D", MEASURED, verbose=False))
     assert "must be one of" in feedback(check_no_mask_prediction("E", MEASURED, verbose=False))
-    assert "must be one of" in feedback(check_no_mask_prediction(2, MEASURED, verbose=False))
+    for not_a_choice in (2, "", "B or C", ("B",)):
+        assert "must be one of" in feedback(check_no_mask_prediction(not_a_choice, MEASURED, verbose=False))
     # the verdict follows the measurement, whatever it is
     other = {"causal": (0.96, 0.62), "no mask": (0.95, 0.60)}
     assert check_no_mask_prediction("A", other, verbose=False).passed

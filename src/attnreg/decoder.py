@@ -76,7 +76,7 @@ def _attend(mha: MultiHeadAttention, query: torch.Tensor, keys: torch.Tensor, va
     q = split_heads(mha.q_proj(query), mha.num_heads)  # (batch, heads, n_q, head_dim)
     if mask is not None and mask.ndim == 3:
         mask = mask[:, None]  # (batch, 1, n_q or 1, n_k): broadcast over the heads
-    heads, weights = scaled_dot_product_attention(q, keys, values, mask, mha.dropout, mha.training)
+    heads, weights = scaled_dot_product_attention(q, keys, values, mask, dropout_p=mha.dropout, training=mha.training)
     return mha.out_proj(merge_heads(heads)), weights
 
 
