@@ -32,6 +32,13 @@ from .bayes import (
     check_prior_lambda,
     check_ridge_from_scratch,
 )
+from .decoder import (
+    check_cached_step,
+    check_cross_attention,
+    check_decoder_block,
+    check_decoding_scores,
+    check_no_mask_prediction,
+)
 from .dropconnect import (
     check_dropconnect_forward,
     check_dropconnect_layer,
@@ -85,10 +92,14 @@ __all__ = [
     "check_accuracy",
     "check_additive_score",
     "check_alpha_for_sequences",
+    "check_cached_step",
     "check_causal_mask",
     "check_consistency_prediction",
+    "check_cross_attention",
     "check_decay_factor",
+    "check_decoder_block",
     "check_decoder_step",
+    "check_decoding_scores",
     "check_downscale_dropout",
     "check_dropconnect_forward",
     "check_dropconnect_layer",
