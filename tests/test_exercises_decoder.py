@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from attnreg.attention import MultiHeadAttention
 from attnreg.exercises import (check_cached_step, check_cross_attention, check_decoder_block, check_decoding_scores,
-                               check_no_mask_prediction)
+                               check_unmasked_training_prediction)
 
 
 def feedback(result) -> str:
@@ -35,27 +35,27 @@ MEASURED = {"causal": (0.96, 0.62), "no mask": (0.99, 0.01)}
 
 
 def test_no_mask_prediction_verdicts():
-    assert check_no_mask_prediction("B", MEASURED, verbose=False).passed
-    assert check_no_mask_prediction(" b ", MEASURED, verbose=False).passed
-    assert "the training numbers look fine, but decoding does not" in feedback(check_no_mask_prediction("A", MEASURED, verbose=False))
-    assert "training does not suffer" in feedback(check_no_mask_prediction("C", MEASURED, verbose=False))
-    assert "it is the other way round" in feedback(check_no_mask_prediction("D", MEASURED, verbose=False))
-    assert "must be one of" in feedback(check_no_mask_prediction("E", MEASURED, verbose=False))
+    assert check_unmasked_training_prediction("B", MEASURED, verbose=False).passed
+    assert check_unmasked_training_prediction(" b ", MEASURED, verbose=False).passed
+    assert "the training numbers look fine, but decoding does not" in feedback(check_unmasked_training_prediction("A", MEASURED, verbose=False))
+    assert "training does not suffer" in feedback(check_unmasked_training_prediction("C", MEASURED, verbose=False))
+    assert "it is the other way round" in feedback(check_unmasked_training_prediction("D", MEASURED, verbose=False))
+    assert "must be one of" in feedback(check_unmasked_training_prediction("E", MEASURED, verbose=False))
     for not_a_choice in (2, "", "B or C", ("B",)):
-        assert "must be one of" in feedback(check_no_mask_prediction(not_a_choice, MEASURED, verbose=False))
+        assert "must be one of" in feedback(check_unmasked_training_prediction(not_a_choice, MEASURED, verbose=False))
     # the verdict follows the measurement, whatever it is
     other = {"causal": (0.96, 0.62), "no mask": (0.95, 0.60)}
-    assert check_no_mask_prediction("A", other, verbose=False).passed
-    assert "supports choice A" in feedback(check_no_mask_prediction("B", other, verbose=False))
-    assert "0.950" in feedback(check_no_mask_prediction("B", other, verbose=False))
+    assert check_unmasked_training_prediction("A", other, verbose=False).passed
+    assert "supports choice A" in feedback(check_unmasked_training_prediction("B", other, verbose=False))
+    assert "0.950" in feedback(check_unmasked_training_prediction("B", other, verbose=False))
 
 
 def test_no_mask_prediction_not_attempted(capsys):
-    assert not check_no_mask_prediction(None, MEASURED).implemented
+    assert not check_unmasked_training_prediction(None, MEASURED).implemented
     assert "not attempted yet" in capsys.readouterr().out
-    assert not check_no_mask_prediction(..., MEASURED, verbose=False).implemented
+    assert not check_unmasked_training_prediction(..., MEASURED, verbose=False).implemented
     with pytest.raises(ValueError, match="measured must map"):
-        check_no_mask_prediction("B", {"causal": 1}, verbose=False)
+        check_unmasked_training_prediction("B", {"causal": 1}, verbose=False)
 
 
 # ---------------------------------------------------------------- exercise 2: derive
@@ -255,7 +255,7 @@ def test_decoder_block_passes_and_reports(capsys):
     assert not check_decoder_block(None, verbose=False).implemented
 
 
-@pytest.mark.parametrize("checker", [check_no_mask_prediction, check_decoding_scores, check_cross_attention,
+@pytest.mark.parametrize("checker", [check_unmasked_training_prediction, check_decoding_scores, check_cross_attention,
                                      check_cached_step, check_decoder_block])
 def test_every_exercise_has_hints(checker):
     assert len(checker.exercise.hints) >= 2 and checker.exercise.chapter == "02b_transformer_decoder"

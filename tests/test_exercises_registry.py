@@ -108,6 +108,14 @@ def test_an_exercise_id_cannot_be_registered_twice(demo_checker):
             return CheckResult("check_other")
 
 
+def test_a_checker_name_cannot_serve_two_exercises(demo_checker):
+    # Two chapters' checkers with one name would shadow each other in attnreg.exercises.
+    with pytest.raises(ValueError, match="checker name check_add_one is registered twice: exercises 99.1 and 99.2"):
+        @exercise(chapter="99_demo", number=2, title="t", stars=1, kind="implement", practises="p", hints=["h"])
+        def check_add_one(fn, verbose=True):
+            return CheckResult("check_add_one")
+
+
 def test_every_exported_checker_is_a_registered_exercise():
     import attnreg.exercises as exercises
 

@@ -166,3 +166,19 @@ def test_table_of_contents_lists_exactly_the_notebooks():
     assert listed == [f for f in files if f.startswith("notebooks/")], "chapters must appear in reading order"
     for name in files:
         assert (ROOT / f"{name}.ipynb").exists() or (ROOT / f"{name}.md").exists(), f"{name} does not exist"
+
+
+CHAPTERS_WITH_EXERCISES = [p for p in NOTEBOOKS if not p.name.startswith("00_")]
+
+
+@pytest.mark.parametrize("path", CHAPTERS_WITH_EXERCISES, ids=lambda p: p.name)
+def test_each_chapter_has_five_exercises_easy_to_hard_of_all_three_kinds(path):
+    registered = sorted((e for e in catalogue() if e.chapter == path.stem), key=lambda e: e.number)
+    assert len(registered) >= 5, f"{path.stem} has {len(registered)} exercises, expected at least 5"
+    assert [e.number for e in registered] == list(range(1, len(registered) + 1)), "numbered 1..N"
+    stars = [e.stars for e in registered]
+    assert stars == sorted(stars), f"exercises are ordered easy to hard, got stars {stars}"
+    assert 3 in stars, "one ★★★ exercise assembles the chapter's central algorithm"
+    kinds = {e.kind for e in registered}
+    assert kinds == {"implement", "derive", "predict"}, f"all three kinds are present, got {sorted(kinds)}"
+    assert all(len(e.hints) >= 2 for e in registered), "every exercise has at least two hints"

@@ -37,7 +37,7 @@ from .decoder import (
     check_cross_attention,
     check_decoder_block,
     check_decoding_scores,
-    check_no_mask_prediction,
+    check_unmasked_training_prediction,
 )
 from .dropconnect import (
     check_dropconnect_forward,
@@ -136,6 +136,7 @@ __all__ = [
     "check_symmetric_kl_by_hand",
     "check_temperature_gradient",
     "check_thinned_network_prediction",
+    "check_unmasked_training_prediction",
     "check_var_qk",
     "check_variance_ratio",
     "check_weight_decay_step",

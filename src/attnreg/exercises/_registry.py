@@ -78,6 +78,9 @@ def exercise(*, chapter: str, number: int, title: str, stars: int, kind: str, pr
         clash = [e for e in _EXERCISES.values() if e.id == info.id and e.checker != info.checker]
         if clash:
             raise ValueError(f"exercise {info.id} is registered twice: {clash[0].checker} and {info.checker}")
+        same_name = _EXERCISES.get(info.checker)
+        if same_name is not None and same_name.id != info.id:
+            raise ValueError(f"checker name {info.checker} is registered twice: exercises {same_name.id} and {info.id}")
 
         @functools.wraps(check)
         def checked(*args: Any, record: bool = True, **kwargs: Any) -> CheckResult:

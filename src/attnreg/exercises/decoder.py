@@ -27,7 +27,7 @@ NO_MASK_CHOICES = {
 
 
 def _no_mask_outcome(measured: Mapping[str, Any]) -> str:
-    """The choice that the measured numbers support (see :func:`check_no_mask_prediction`)."""
+    """The choice that the measured numbers support (see :func:`check_unmasked_training_prediction`)."""
     try:
         causal_tf, causal_exact = (float(v) for v in measured["causal"])
         free_tf, free_exact = (float(v) for v in measured["no mask"])
@@ -45,7 +45,7 @@ def _no_mask_outcome(measured: Mapping[str, Any]) -> str:
                  'the very character that position t must predict?',
                  'At decoding time the characters after t do not exist yet: the decoder has only what it wrote so far. '
                  'What did the model learn to rely on?'])
-def check_no_mask_prediction(prediction: Any, measured: Mapping[str, Any], verbose: bool = True) -> CheckResult:
+def check_unmasked_training_prediction(prediction: Any, measured: Mapping[str, Any], verbose: bool = True) -> CheckResult:
     """Check ``prediction`` (one of ``"A"``, ``"B"``, ``"C"``, ``"D"``, see :data:`NO_MASK_CHOICES`) against the measurement.
 
     ``measured = {"causal": (teacher-forced accuracy, exact match), "no mask": (...)}`` holds what
@@ -75,7 +75,7 @@ def check_no_mask_prediction(prediction: Any, measured: Mapping[str, Any], verbo
                            "decoding takes it away")
         raise Feedback(f"{numbers}; that supports choice {outcome}: {NO_MASK_CHOICES[outcome]}")
 
-    return run_check("check_no_mask_prediction", prediction, [("what removing the causal mask does", case)], verbose,
+    return run_check("check_unmasked_training_prediction", prediction, [("what removing the causal mask does", case)], verbose,
                      expects="value")
 
 
