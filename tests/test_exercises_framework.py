@@ -1,9 +1,10 @@
 import inspect
 
+import numpy as np
 import pytest
 import torch
 
-from attnreg.exercises import CheckResult, Feedback, expect_close, expect_derived, expect_tensor, run_check
+from attnreg.exercises import CheckResult, Feedback, expect_close, expect_derived, expect_number, expect_tensor, run_check
 
 
 def passing(fn):
@@ -157,3 +158,20 @@ def test_expect_derived_never_prints_the_right_value():
         expect_derived(torch.ones(2), 2.25)
     with pytest.raises(Feedback, match="expected a finite number"):
         expect_derived(float("nan"), 2.25)
+
+
+@pytest.mark.parametrize("answer", [3, 3.0, np.int64(3), np.float32(3.0), np.float64(3.0), torch.tensor(3)])
+def test_expect_number_accepts_python_numpy_and_torch_numbers(answer):
+    assert expect_number(answer) == 3.0
+
+
+@pytest.mark.parametrize("answer, message", [
+    (True, "must be a number, got bool"),
+    (np.bool_(True), "must be a number, got bool"),
+    ("3", "must be a number, got str"),
+    (float("nan"), "expected a finite number"),
+    (np.float64("inf"), "expected a finite number"),
+])
+def test_expect_number_rejects_what_is_not_a_finite_number(answer, message):
+    with pytest.raises(Feedback, match=message):
+        expect_number(answer)

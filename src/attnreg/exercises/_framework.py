@@ -11,6 +11,7 @@ traceback (library frames trimmed).
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import sysconfig
 import traceback
@@ -211,8 +212,9 @@ def expect_number(value: Any, what: str = "the answer") -> float:
         if value.numel() != 1:
             raise Feedback(f"{what} must be one number, got a tensor of shape {tuple(value.shape)}")
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # NumPy's numbers are Real too
         raise Feedback(f"{what} must be a number, got {type(value).__name__}")
+    value = float(value)
     if not math.isfinite(value):
         raise Feedback(f"{what} is {value}, expected a finite number")
     return float(value)
