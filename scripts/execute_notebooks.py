@@ -2,9 +2,10 @@
 
 Each notebook runs in a fresh kernel whose working folder is the notebook's own, as under nbval.
 No timing metadata is written into the notebook, so re-executing an unchanged notebook leaves only
-real changes. The measured run time goes to ``book/_timings.json`` (with the machine's CPU count
-and device), and the table of ``book/running.md`` is rewritten from it, so the *Running the
-chapters* page always shows the latest measurement.
+real changes. The kernel's CPU time (user + system, one thread: what the chapter costs a CPU core,
+whatever else the machine is doing) and the wall time go to ``book/_timings.json`` with the
+machine's CPU count and device, and the table of ``book/running.md`` is rewritten from it, so the
+*Running the chapters* page always shows the latest measurement.
 
     python scripts/execute_notebooks.py NOTEBOOK.ipynb [...]
     python scripts/execute_notebooks.py --table-only      # rewrite the page from the stored times
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import psutil
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,17 +31,27 @@ PAGE = ROOT / "book" / "running.md"
 BEGIN, END = "<!-- timings: begin (written by scripts/execute_notebooks.py) -->", "<!-- timings: end -->"
 
 
-def execute(path: Path, timeout: int = 600) -> float:
-    """Run every cell of the notebook at ``path``, save it, and return the seconds it took."""
+def execute(path: Path, timeout: int = 600) -> tuple[float, float]:
+    """Run every cell of the notebook at ``path``, save it, and return (wall, kernel CPU) seconds."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                             extra_arguments=["--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(path.parent)}})
+    cpu_seconds = 0.0
+
+    def sample_kernel_cpu(**_: object) -> None:  # after every cell: the kernel's CPU time so far
+        nonlocal cpu_seconds
+        process = getattr(client.km.provisioner, "process", None)
+        if process is not None:
+            times = psutil.Process(process.pid).cpu_times()
+            cpu_seconds = times.user + times.system + times.children_user + times.children_system
+
+    client.on_cell_executed = sample_kernel_cpu
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
     nbformat.write(notebook, path)
-    return seconds
+    return seconds, cpu_seconds
 
 
 def device_name() -> str:
@@ -67,15 +79,16 @@ def title(path: Path) -> str:
 
 
 def table(timings: dict[str, dict]) -> str:
-    rows = ["| chapter | run time | measured on | with `FULL = True` |", "| --- | --- | --- | --- |"]
+    rows = ["| chapter | CPU time | wall time | measured on | with `FULL = True` |", "| --- | --- | --- | --- | --- |"]
     for name in sorted(ROOT.joinpath("notebooks").glob("[0-9][0-9]*_*.ipynb")):
         entry = timings.get(name.name)
         link = f"[{title(name)}](../notebooks/{name.name})"
         if entry is None:
-            rows.append(f"| {link} | not measured | | {full_run(name)} |")
+            rows.append(f"| {link} | not measured | | | {full_run(name)} |")
             continue
         machine = f"{entry['cpus']}-core CPU" if entry["device"] == "cpu" else entry["device"].upper()
-        rows.append(f"| {link} | {entry['seconds']:.0f} s | {machine}, {entry['date']} | {full_run(name)} |")
+        cpu = f"{entry['cpu_seconds']:.0f} s" if "cpu_seconds" in entry else "not measured"
+        rows.append(f"| {link} | {cpu} | {entry['seconds']:.0f} s | {machine}, {entry['date']} | {full_run(name)} |")
     return "\n".join(rows)
 
 
@@ -94,10 +107,10 @@ def main(argv: list[str]) -> None:
         sys.exit(__doc__)
     for name in argv:
         path = Path(name)
-        seconds = execute(path)
-        print(f"{name}: executed in {seconds:.1f} s", flush=True)
-        timings[path.name] = {"seconds": round(seconds, 1), "cpus": os.cpu_count(), "device": device_name(),
-                              "date": dt.date.today().isoformat()}
+        seconds, cpu_seconds = execute(path)
+        print(f"{name}: executed in {seconds:.1f} s ({cpu_seconds:.1f} s of kernel CPU time)", flush=True)
+        timings[path.name] = {"seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
+                              "cpus": os.cpu_count(), "device": device_name(), "date": dt.date.today().isoformat()}
         TIMINGS.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
         write_page(timings)
 
