@@ -408,3 +408,13 @@ def test_repr_names_the_settings():
     text = repr(DropConnectLinear(4, 3, p=0.25, inference="gaussian", num_samples=10, activation=nn.ReLU()))
     assert "p=0.25" in text and "inference='gaussian'" in text and "num_samples=10" in text and "ReLU" in text
     assert set(INFERENCE_MODES) == {"mean", "gaussian", "monte_carlo"}
+
+
+def test_relu_gaussian_mean_has_finite_gradients_at_zero_variance():
+    mean = torch.tensor([0.5, -0.3, 0.2], dtype=torch.float64, requires_grad=True)
+    variance = torch.tensor([0.0, 0.0, 0.04], dtype=torch.float64, requires_grad=True)
+    relu_gaussian_mean(mean, variance).sum().backward()
+    assert torch.isfinite(mean.grad).all() and torch.isfinite(variance.grad).all()
+    assert mean.grad[:2].tolist() == [1.0, 0.0]  # d max(0, mean) / d mean where the variance is 0
+    # where the variance is positive, d/d mu of mu Phi(mu/sigma) + sigma phi(mu/sigma) is Phi(mu/sigma)
+    assert mean.grad[2].item() == pytest.approx(torch.distributions.Normal(0.0, 1.0).cdf(torch.tensor(1.0)).item())

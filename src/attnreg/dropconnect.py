@@ -234,17 +234,20 @@ def preactivation_moments(
 def relu_gaussian_mean(mean: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
     """``E[max(0, u)]`` for ``u ~ N(mean, variance)``: ``mu Phi(mu / sigma) + sigma phi(mu / sigma)``.
 
-    Where ``variance`` is 0 it is ``max(0, mean)``.
+    Where ``variance`` is 0 it is ``max(0, mean)``, with finite gradients: the smooth formula is
+    evaluated there on a stand-in variance of 1, since ``torch.where`` would multiply the infinite
+    derivative of ``sqrt`` at 0 by zero and give NaN.
     """
     mean = check_tensor("mean", mean, floating=True)
     variance = check_tensor("variance", variance, floating=True)
     if (variance < 0).any():
         raise ValueError(f"variance must be >= 0, got a minimum of {variance.min().item():.3g}")
-    std = variance.sqrt()
-    z = mean / std.clamp_min(torch.finfo(std.dtype).tiny)
+    positive = variance > 0
+    std = torch.where(positive, variance, torch.ones_like(variance)).sqrt()
+    z = mean / std
     normal = torch.distributions.Normal(torch.zeros((), dtype=mean.dtype, device=mean.device), 1.0)
     smooth = mean * normal.cdf(z) + std * normal.log_prob(z).exp()
-    return torch.where(std > 0, smooth, mean.clamp_min(0))
+    return torch.where(positive, smooth, mean.clamp_min(0))
 
 
 # --------------------------------------------------------------------------------------------
