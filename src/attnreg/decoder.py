@@ -35,8 +35,9 @@ from .attention.masks import causal_mask, padding_mask
 from .attention.multihead import MultiHeadAttention, merge_heads, scaled_dot_product_attention, split_heads
 from .attention.positional import sinusoidal_positional_encoding
 from .data.dates import CharVocab, SequencePairs
-from .device import get_device, model_device
-from .training import History, fit_epochs
+from .device import model_device
+from .seq2seq import _check_pairs, train_translation_model
+from .training import History
 from .transformer import ACTIVATIONS, TransformerEncoderBlock
 
 
@@ -372,14 +373,6 @@ def greedy_translate(model: TransformerTranslator, source: torch.Tensor, lengths
     return torch.stack(tokens, dim=1), torch.stack(weights, dim=1)
 
 
-def _check_pairs(name: str, pairs: object) -> SequencePairs:
-    if not isinstance(pairs, SequencePairs):
-        raise TypeError(f"{name} must be a SequencePairs, got {type(pairs).__name__}")
-    if pairs.target.shape[1] < 2:
-        raise ValueError(f"{name}.target must hold at least <s> and </s> per row, got shape {tuple(pairs.target.shape)}")
-    return pairs
-
-
 def translator_exact_match(model: TransformerTranslator, pairs: SequencePairs, batch_size: int = 1000,
                            *, use_cache: bool = True) -> float:
     """Fraction of sequences whose greedy decoding equals the target exactly, ``</s>`` included."""
@@ -465,22 +458,10 @@ def train_translator(
     ``monitor_size`` training pairs (default: as many as the test set has) and on the test set.
     """
     _check_translator(model)
-    epochs = check_int("epochs", epochs, minimum=1)
-    lr = check_positive("lr", lr)
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    train, test = _check_pairs("train", train), _check_pairs("test", test)
-    monitor_size = len(test) if monitor_size is None else check_int("monitor_size", monitor_size, minimum=1)
-    device = torch.device(device) if device is not None else get_device()
-    model.to(device)
-    train, test = train.to(device), test.to(device)
-    monitor = train[:monitor_size]
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-
-    def evaluate_splits() -> dict[str, tuple[float, float]]:
-        return {"train": evaluate_translator(model, monitor), "test": evaluate_translator(model, test)}
-
-    return fit_epochs(model, lambda idx: translator_loss(model, train[idx]), len(train), evaluate_splits, optimizer,
-                      epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
+    return train_translation_model(model, train, test, lambda batch: translator_loss(model, batch),
+                                   lambda pairs: evaluate_translator(model, pairs), epochs=epochs, lr=lr,
+                                   batch_size=batch_size, monitor_size=monitor_size, seed=seed, device=device,
+                                   progress=progress)
 
 
 def input_dependence(layer: Callable[[torch.Tensor], torch.Tensor], n: int, dim: int = 8, seed: int = 0) -> torch.Tensor:

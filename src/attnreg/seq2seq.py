@@ -15,6 +15,8 @@ in one batched call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -223,6 +225,32 @@ def train_seq2seq(
     drawn from a generator seeded with ``seed``.
     """
     _check_model(model)
+    return train_translation_model(model, train, test, lambda batch: sequence_loss(model, batch)[0],
+                                   lambda pairs: evaluate_seq2seq(model, pairs), epochs=epochs, lr=lr,
+                                   batch_size=batch_size, monitor_size=monitor_size, seed=seed, device=device,
+                                   progress=progress)
+
+
+def train_translation_model(
+    model: nn.Module,
+    train: SequencePairs,
+    test: SequencePairs,
+    batch_loss: Callable[[SequencePairs], torch.Tensor],
+    evaluate: Callable[[SequencePairs], tuple[float, float]],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    monitor_size: int | None,
+    seed: int,
+    device: torch.device | str | None,
+    progress: bool | None,
+) -> History:
+    """The training loop shared by the course's translators (this GRU model and chapter 02b's Transformer).
+
+    Adam on ``batch_loss`` of each mini-batch; after every epoch ``evaluate`` (loss, exact match) on the
+    first ``monitor_size`` training pairs (default: as many as the test set has) and on the test set.
+    """
     epochs = check_int("epochs", epochs, minimum=1)
     lr = check_positive("lr", lr)
     batch_size = check_int("batch_size", batch_size, minimum=1)
@@ -235,7 +263,7 @@ def train_seq2seq(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
     def evaluate_splits() -> dict[str, tuple[float, float]]:
-        return {"train": evaluate_seq2seq(model, monitor), "test": evaluate_seq2seq(model, test)}
+        return {"train": evaluate(monitor), "test": evaluate(test)}
 
-    return fit_epochs(model, lambda idx: sequence_loss(model, train[idx])[0], len(train), evaluate_splits, optimizer,
+    return fit_epochs(model, lambda idx: batch_loss(train[idx]), len(train), evaluate_splits, optimizer,
                       epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
