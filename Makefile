@@ -55,9 +55,10 @@ nbval: $(STAMP)
 nbval-perturbed: $(STAMP)
 	ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE $(MAKE) nbval
 
-## tolerances: measure each cell's spread under perturbed numerics and store the tolerances (NB=...)
+## tolerances: measure each cell's spread under perturbed numerics and store the tolerances (NB=...;
+# TOLERANCE_ARGS="--env mkl-compatible --timeout 3000" for some environments or a busy machine)
 tolerances: $(STAMP)
-	$(BIN)/python scripts/measure_tolerances.py --write $(NB)
+	$(BIN)/python scripts/measure_tolerances.py --write $(TOLERANCE_ARGS) $(NB)
 
 ## execute: run notebooks top to bottom and store their outputs (NB=notebooks/xx.ipynb for one)
 NB ?= $(NOTEBOOKS)

@@ -75,10 +75,10 @@ def nice_ceil(x: float) -> float:
     raise AssertionError("unreachable")
 
 
-def execute(path: Path, env_name: str) -> nbformat.NotebookNode:
+def execute(path: Path, env_name: str, timeout: int) -> nbformat.NotebookNode:
     notebook = nbformat.read(path, as_version=4)
     env = {**os.environ, **BASE, **ENVIRONMENTS[env_name]}
-    client = NotebookClient(notebook, timeout=1200, kernel_name="python3", allow_errors=True,
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
                             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no TCP warning per kernel
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute(env=env)
@@ -119,10 +119,10 @@ def compare_cell(spread: CellSpread, stored: list, test: list, env_name: str) ->
                         spread.max_rel = max(spread.max_rel, change / abs(x))
 
 
-def measure(path: Path, env_names: list[str], write: bool) -> bool:
+def measure(path: Path, env_names: list[str], write: bool, timeout: int) -> bool:
     """Report (and with ``write`` store) the tolerances of one notebook; False if a cell cannot be fixed."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = dict(zip(env_names, pool.map(lambda name: execute(path, name), env_names)))
+        runs = dict(zip(env_names, pool.map(lambda name: execute(path, name, timeout), env_names)))
     stored_notebook = nbformat.read(path, as_version=4)
     stored_cells = code_cells(stored_notebook)
     spreads = [CellSpread(i) for i in range(len(stored_cells))]
@@ -163,8 +163,10 @@ def main() -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--write", action="store_true", help="store the tolerances in the cells' metadata")
     parser.add_argument("--env", action="append", choices=sorted(ENVIRONMENTS), help="environments (default: all)")
+    parser.add_argument("--timeout", type=int, default=1200,
+                        help="seconds one cell may run (default 1200; raise it on a busy machine)")
     args = parser.parse_args()
-    ok = [measure(path, args.env or list(ENVIRONMENTS), args.write) for path in args.notebooks]
+    ok = [measure(path, args.env or list(ENVIRONMENTS), args.write, args.timeout) for path in args.notebooks]
     return 0 if all(ok) else 1
 
 
