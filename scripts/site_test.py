@@ -3,7 +3,9 @@
 Every page of ``_build/html`` is opened from disk at desktop (1280x900) and phone (390x844) width
 while every non-local request is refused. A page passes when it raises no error, every math
 element is rendered by the book's own MathJax, every image is loaded and has an alt text that says
-what it shows, and nothing in the article is wider than its column. Once per run it also checks
+what it shows, nothing in the article is wider than its column, and at desktop width the smallest
+text a figure may hold (``attnreg.plotting.MIN_FONT_SIZE`` points at a PNG's resolution, an SVG's
+smallest font size), times the scale the page shows the image at, is at least 8 px tall. Once per run it also checks
 that the phone menu opens the chapter list, that solutions are labelled and toggle, and that the
 search page finds results. A screenshot of each page is saved under ``_build/site-test/``.
 
@@ -17,13 +19,25 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import struct
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from playwright.sync_api import Page, sync_playwright
 
+from attnreg.plotting import MIN_FONT_SIZE
+
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 HASH_NAME = re.compile(r"^[0-9a-f]{16,}\.(png|jpg|jpeg|svg)$")
+MIN_TEXT_PX = 8.0  # the smallest figure text a reader can read at the column width
+
+# Runs in the page: each image's width in its file and as shown.
+FIGURE_SCALES = r"""
+() => [...document.querySelectorAll("article img")].filter(img => img.naturalWidth > 0)
+  .map(img => ({src: img.src, natural: img.naturalWidth, shown: img.getBoundingClientRect().width}))
+"""
+SVG_FONT_SIZE = re.compile(r"font-size(?:=\"|:\s*)(\d+(?:\.\d+)?)")
 
 # Runs in the page: returns the problems found, one string each.
 PAGE_CHECKS = r"""
@@ -66,6 +80,41 @@ PAGE_CHECKS = r"""
   return problems;
 }
 """
+
+
+def png_dpi(path: Path) -> float:
+    """The resolution a PNG file records (its pHYs chunk), or 72 dpi when it records none."""
+    data = path.read_bytes()
+    at = data.find(b"pHYs")
+    if at < 0:
+        return 72.0
+    per_x, _, unit = struct.unpack(">IIB", data[at + 4:at + 13])
+    return per_x * 0.0254 if unit == 1 else 72.0
+
+
+def smallest_text_px(path: Path) -> float | None:
+    """The smallest text an image file may hold, in its own pixels (None for other formats)."""
+    if path.suffix.lower() == ".png":
+        return MIN_FONT_SIZE / 72 * png_dpi(path)
+    if path.suffix.lower() == ".svg":
+        sizes = [float(size) for size in SVG_FONT_SIZE.findall(path.read_text(encoding="utf-8"))]
+        return min(sizes) if sizes else None
+    return None
+
+
+def small_figure_text(figures: list[dict]) -> list[str]:
+    """Images whose smallest text is shown below :data:`MIN_TEXT_PX` pixels."""
+    problems = []
+    for figure in figures:
+        path = Path(unquote(urlparse(figure["src"]).path))
+        own_px = smallest_text_px(path) if path.is_file() else None
+        if own_px is None:
+            continue
+        text_px = own_px * figure["shown"] / figure["natural"]
+        if text_px < MIN_TEXT_PX:
+            problems.append(f"figure text too small: {path.name}'s smallest text is shown at {text_px:.1f} px "
+                            f"(at least {MIN_TEXT_PX:g} px; make the figure narrower or its text larger)")
+    return problems
 
 
 def open_page(page: Page, url: str) -> None:
@@ -152,6 +201,8 @@ def main() -> int:
                 label = f"{name} {path.relative_to(root)}"
                 open_page(page, path.as_uri())
                 problems = page.evaluate(PAGE_CHECKS) + errors
+                if name == "desktop":
+                    problems += small_figure_text(page.evaluate(FIGURE_SCALES))
                 page.screenshot(path=str(args.screenshots / f"{name}-{path.stem}.png"), full_page=False)
                 failures += [f"{label}: {p}" for p in problems]
                 print(f"{label}: {'ok' if not problems else f'{len(problems)} problem(s)'}", flush=True)

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from attnreg.exercises import catalogue
+from attnreg.plotting import MIN_FONT_SIZE
 from nbval_tolerance import tolerance_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,6 +125,37 @@ def test_fully_ignored_cells_stay_few():
     # numbers have a tolerance): 14 = the timing cells of the chapters; do not add more.
     ignored = [(p.name, i) for p in NOTEBOOKS for i, c in enumerate(code_cells(p)) if "nbval-ignore-output" in tags(c)]
     assert len(ignored) <= 14, ignored
+
+
+# A font size set in code: fontsize=8, labelsize=7.5, size="x-small", ...
+FONT_SIZE = re.compile(r"\b(?:fontsize|labelsize|titlesize|size)\s*=\s*(\d+(?:\.\d+)?|[\"'][a-z-]+[\"'])")
+NAMED_SIZES = {"xx-small": 0.579, "x-small": 0.694, "small": 0.833, "medium": 1.0, "large": 1.2}  # x font.size
+
+
+def font_sizes(code: str, base: float = 10.0) -> list[float]:
+    """The font sizes (points) that ``code`` sets, named sizes relative to ``base``."""
+    sizes = []
+    for value in FONT_SIZE.findall(code):
+        name = value.strip("\"'")
+        if name in NAMED_SIZES:
+            sizes.append(NAMED_SIZES[name] * base)
+        elif value[0] not in "\"'":
+            sizes.append(float(value))
+    return sizes
+
+
+def test_font_size_scan_sees_numbers_and_names():
+    assert font_sizes('ax.legend(fontsize=7.5); ax.tick_params(labelsize="x-small")') == pytest.approx([7.5, 6.94])
+    assert font_sizes("torch.randn(size=(3, 4)); batch_size=8") == []
+
+
+@pytest.mark.parametrize("path", [*NOTEBOOKS, *sorted((ROOT / "src" / "attnreg").rglob("*.py"))],
+                         ids=lambda p: p.name)
+def test_figures_set_no_text_below_the_minimum_size(path):
+    # make site-test checks that MIN_FONT_SIZE stays >= 8 px at the column width; smaller text is unreadable.
+    code = "\n".join(source(c) for c in code_cells(path)) if path.suffix == ".ipynb" else path.read_text()
+    small = [size for size in font_sizes(code) if size < MIN_FONT_SIZE]
+    assert not small, f"text smaller than {MIN_FONT_SIZE} points: {small}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -9,6 +9,7 @@ import torch  # noqa: E402
 
 from attnreg.plotting import (  # noqa: E402
     MAX_WIDTH,
+    MIN_FONT_SIZE,
     STYLE,
     interactive_panel,
     plot_heatmap,
@@ -32,6 +33,12 @@ def history(n: int = 3, offset: float = 0.0) -> History:
 
 def test_style_is_applied_on_import():
     assert plt.rcParams["axes.spines.top"] is STYLE["axes.spines.top"] is False
+
+
+def test_style_sets_no_text_below_the_minimum_size():
+    sizes = {key: value for key, value in STYLE.items() if key.endswith(("size", "fontsize", "titlesize"))
+             and key != "figure.figsize"}
+    assert sizes and all(value >= MIN_FONT_SIZE for value in sizes.values()), sizes
 
 
 def test_plot_history_draws_train_and_test_per_run():
