@@ -3,13 +3,15 @@
 Every page of ``_build/html`` is opened from disk at desktop (1280x900) and phone (390x844) width
 while every non-local request is refused. A page passes when it raises no error, every math
 element is rendered by the book's own MathJax, every image is loaded and has an alt text that says
-what it shows, nothing in the article is wider than its column, and at desktop width the smallest
-text a figure may hold (``attnreg.plotting.MIN_FONT_SIZE`` points at a PNG's resolution, an SVG's
-smallest font size), times the scale the page shows the image at, is at least 8 px tall. Once per run it also checks
-that the phone menu opens the chapter list, that solutions are labelled and toggle, and that the
-search page finds results. A screenshot of each page is saved under ``_build/site-test/``.
+what it shows, the theme's icons are drawn, and nothing in the article is wider than its column.
+At desktop width, also: the smallest text a figure may hold (``attnreg.plotting.MIN_FONT_SIZE``
+points at a PNG's resolution, an SVG's smallest font size), times the scale the page shows the
+image at, is at least 8 px tall; and the page with everything it loads weighs under 1 MB as a web
+server sends it (text compressed with gzip). Once per run it also checks that the phone menu opens
+the chapter list, that solutions are labelled and toggle, and that the search page finds results.
+A screenshot of each page is saved under ``_build/site-test/``.
 
-    python scripts/site_test.py [--html _build/html] [--browser /usr/bin/chromium] [--pages N]
+    python scripts/site_test.py [--html _build/html] [--browser /usr/bin/chromium] [--screenshots _build/site-test]
 
 Exit status 0 when every check passes; otherwise every failure is listed.
 """
@@ -17,6 +19,7 @@ Exit status 0 when every check passes; otherwise every failure is listed.
 from __future__ import annotations
 
 import argparse
+import gzip
 import re
 import shutil
 import struct
@@ -31,6 +34,8 @@ from attnreg.plotting import MIN_FONT_SIZE
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 HASH_NAME = re.compile(r"^[0-9a-f]{16,}\.(png|jpg|jpeg|svg)$")
 MIN_TEXT_PX = 8.0  # the smallest figure text a reader can read at the column width
+MAX_PAGE_BYTES = 1_000_000  # everything a page loads (HTML, images, scripts, styles, fonts), as sent
+TEXT_FILES = {".html", ".js", ".css", ".svg", ".json", ".txt"}
 
 # Runs in the page: each image's width in its file and as shown.
 FIGURE_SCALES = r"""
@@ -60,6 +65,14 @@ PAGE_CHECKS = r"""
     const alt = (img.getAttribute("alt") || "").trim().split("/").pop();
     if (alt === "" || /^[0-9a-f]{16,}\.(png|jpg|jpeg|svg)$/.test(alt)) {
       problems.push(`image without a description (alt text): ${name}`);
+    }
+  }
+  // Icons: drawn by the theme's web fonts (the book loads no icon script).
+  for (const icon of document.querySelectorAll(".fa-solid, .fa-brands, .fa-regular, .fas, .fab, .far")) {
+    if (icon.offsetParent === null) continue;
+    const glyph = getComputedStyle(icon, "::before");
+    if (!glyph.fontFamily.includes("Font Awesome") || glyph.content === "none" || icon.getBoundingClientRect().width === 0) {
+      problems.push(`icon not drawn: ${icon.className}`);
     }
   }
   // Nothing cut off: code, outputs, tables, display math and images fit the article's column.
@@ -115,6 +128,18 @@ def small_figure_text(figures: list[dict]) -> list[str]:
             problems.append(f"figure text too small: {path.name}'s smallest text is shown at {text_px:.1f} px "
                             f"(at least {MIN_TEXT_PX:g} px; make the figure narrower or its text larger)")
     return problems
+
+
+def transfer_bytes(path: Path) -> int:
+    """What a web server sends for ``path``: text compressed with gzip (as GitHub Pages does), the rest as is."""
+    data = path.read_bytes()
+    return len(gzip.compress(data, compresslevel=6)) if path.suffix.lower() in TEXT_FILES else len(data)
+
+
+def page_weight(urls: set[str]) -> int:
+    """The bytes sent for every local file a page loaded."""
+    files = {Path(unquote(urlparse(url).path)) for url in urls if url.startswith("file://")}
+    return sum(transfer_bytes(path) for path in files if path.is_file())
 
 
 def open_page(page: Page, url: str) -> None:
@@ -196,16 +221,24 @@ def main() -> int:
             page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
             page.on("console", lambda msg: errors.append(f"console error: {msg.text}") if msg.type == "error" else None)
             page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}"))
+            loaded: set[str] = set()
+            page.on("requestfinished", lambda req: loaded.add(req.url))
             for path in pages:
                 errors.clear()
+                loaded.clear()
                 label = f"{name} {path.relative_to(root)}"
                 open_page(page, path.as_uri())
                 problems = page.evaluate(PAGE_CHECKS) + errors
+                weight = ""
                 if name == "desktop":
                     problems += small_figure_text(page.evaluate(FIGURE_SCALES))
+                    bytes_sent = page_weight(loaded)
+                    weight = f", {bytes_sent / 1e6:.2f} MB"
+                    if bytes_sent > MAX_PAGE_BYTES:
+                        problems.append(f"page weight {bytes_sent / 1e6:.2f} MB over {MAX_PAGE_BYTES / 1e6:g} MB")
                 page.screenshot(path=str(args.screenshots / f"{name}-{path.stem}.png"), full_page=False)
                 failures += [f"{label}: {p}" for p in problems]
-                print(f"{label}: {'ok' if not problems else f'{len(problems)} problem(s)'}", flush=True)
+                print(f"{label}: {'ok' if not problems else f'{len(problems)} problem(s)'}{weight}", flush=True)
             if name == "phone":
                 failures += check_phone_menu(page, pages[0].as_uri())
             else:
