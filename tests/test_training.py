@@ -166,6 +166,23 @@ def test_fit_epochs_visits_every_index_once_per_epoch_and_records_the_evaluation
     assert len(history.epoch_seconds) == 2
 
 
+def test_fit_epochs_draws_the_shuffles_from_a_given_generator():
+    model = nn.Linear(1, 1)
+    seen: list[torch.Tensor] = []
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        seen.append(idx)
+        return model(torch.ones(len(idx), 1)).pow(2).mean()
+
+    generator = torch.Generator().manual_seed(5)
+    torch.randn(3, generator=generator)   # the caller draws first (an initialisation, say)
+    fit_epochs(model, batch_loss, 6, dict, torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=6,
+               seed=generator, progress=False)
+    expected = torch.Generator().manual_seed(5)
+    torch.randn(3, generator=expected)
+    assert torch.equal(seen[0], torch.randperm(6, generator=expected))
+
+
 @pytest.mark.parametrize("name, kwargs", [("epochs", {"epochs": 0}), ("batch_size", {"batch_size": 0}),
                                           ("num_train", {"num_train": 0})])
 def test_fit_epochs_rejects_bad_counts(name, kwargs):

@@ -113,13 +113,14 @@ def fit_epochs(
     *,
     epochs: int,
     batch_size: int,
-    seed: int = 0,
+    seed: int | torch.Generator = 0,
     progress: bool | None = None,
 ) -> History:
     """The loop every trainer of the course shares: ``epochs`` passes over ``num_train`` examples.
 
     Each epoch draws a permutation of the training indices from a generator seeded with ``seed``
-    and, per mini-batch of indices ``idx``, takes one ``optimizer`` step on ``batch_loss(idx)``
+    (or from ``seed`` itself when it is a ``torch.Generator``, which the caller may already have drawn
+    from, an initialisation say) and, per mini-batch of indices ``idx``, takes one ``optimizer`` step on ``batch_loss(idx)``
     with the model in training mode. After each epoch ``evaluate_splits()`` returns
     ``{"train": (loss, acc), "test": (loss, acc)}``, recorded in the :class:`History` with the
     time of the training steps. ``progress=None`` shows a bar unless :func:`progress_enabled`
@@ -129,7 +130,7 @@ def fit_epochs(
     batch_size = check_int("batch_size", batch_size, minimum=1)
     num_train = check_int("num_train", num_train, minimum=1)
     device = model_device(model)
-    shuffle = torch.Generator().manual_seed(seed)
+    shuffle = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
     history = History()
     show = progress_enabled() if progress is None else progress
     epoch_range = range(epochs)
