@@ -5,7 +5,9 @@ from torch import nn
 from attnreg import set_seed
 from attnreg.attention import causal_mask, padding_mask
 from attnreg.data import SequenceSplit, digit_sequence_task
-from attnreg.transformer import SequenceTransformer, TransformerEncoderBlock, evaluate_tokens, train_token_classifier
+from attnreg.decoder import TransformerDecoderBlock
+from attnreg.transformer import (SequenceTransformer, TransformerEncoderBlock, _block_parts, evaluate_tokens,
+                                 train_token_classifier)
 
 ATOL = 1e-5
 
@@ -72,6 +74,42 @@ def test_block_bad_input():
         TransformerEncoderBlock.from_torch(nn.Linear(3, 3))
     with pytest.raises(ValueError, match="layer's activation must be ReLU or GELU"):
         TransformerEncoderBlock.from_torch(nn.TransformerEncoderLayer(16, 4, 32, activation=torch.tanh, batch_first=True))
+
+
+def test_block_parts_are_built_in_parameter_order():
+    torch.manual_seed(0)
+    attentions, feed_forward, norms, dropouts = _block_parts(16, 4, 32, 0.25, "gelu", 1e-6, True, num_attentions=2)
+    assert len(attentions) == 2 and len(norms) == len(dropouts) == 3
+    assert isinstance(feed_forward[1], nn.GELU) and [f.p for f in dropouts] == [0.25] * 3
+    assert all(norm.eps == 1e-6 for norm in norms) and attentions[0].dropout == 0.25
+
+
+@pytest.mark.parametrize("num_attentions, block_class", [(1, TransformerEncoderBlock), (2, TransformerDecoderBlock)])
+def test_blocks_take_the_parts_in_the_same_order(num_attentions, block_class):
+    # The same random draws in the same order: a seeded block has the parts' weights, parameter by parameter.
+    torch.manual_seed(0)
+    attentions, feed_forward, norms, _ = _block_parts(16, 4, 32, 0.0, "relu", 1e-5, True, num_attentions=num_attentions)
+    built = [p for part in (*attentions, feed_forward, *norms) for p in part.parameters()]
+    torch.manual_seed(0)
+    block = block_class(16, 4, 32)
+    assert all(torch.equal(a, b) for a, b in zip(built, block.parameters(), strict=True))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"ff_dim": 0}, ValueError, r"ff_dim must be an integer in \[1, inf\], got 0"),
+        ({"dropout": 1.5}, ValueError, r"dropout must be a probability in \[0, 1\], got 1.5"),
+        ({"activation": "tanh"}, ValueError, "activation must be one of 'relu', 'gelu', got 'tanh'"),
+        ({"layer_norm_eps": 0.0}, ValueError, r"layer_norm_eps must be a finite number > 0, got 0.0"),
+        ({"num_attentions": 0}, ValueError, r"num_attentions must be an integer in \[1, inf\], got 0"),
+    ],
+)
+def test_block_parts_bad_input(kwargs, error, message):
+    arguments = {"embed_dim": 16, "num_heads": 4, "ff_dim": 32, "dropout": 0.0, "activation": "relu",
+                 "layer_norm_eps": 1e-5, "bias": True, "num_attentions": 1} | kwargs
+    with pytest.raises(error, match=message):
+        _block_parts(**arguments)
 
 
 def test_sequence_transformer_shapes_and_attention_maps():

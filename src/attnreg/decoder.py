@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_choice, check_int, check_positive, check_probability, check_tensor
+from ._validation import check_int, check_tensor
 from .attention.masks import causal_mask, padding_mask
 from .attention.multihead import MultiHeadAttention, merge_heads, scaled_dot_product_attention, split_heads
 from .attention.positional import sinusoidal_positional_encoding
@@ -38,7 +38,7 @@ from .data.dates import CharVocab, SequencePairs
 from .device import model_device
 from .seq2seq import _check_pairs, train_translation_model
 from .training import History
-from .transformer import ACTIVATIONS, TransformerEncoderBlock
+from .transformer import TransformerEncoderBlock, _block_parts
 
 
 @dataclass
@@ -99,23 +99,11 @@ class TransformerDecoderBlock(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        ff_dim = check_int("ff_dim", ff_dim, minimum=1)
-        dropout = check_probability("dropout", dropout)
-        activation = check_choice("activation", activation, ACTIVATIONS)
-        layer_norm_eps = check_positive("layer_norm_eps", layer_norm_eps)
+        parts = _block_parts(embed_dim, num_heads, ff_dim, dropout, activation, layer_norm_eps, bias, num_attentions=2)
         self.norm_first = bool(norm_first)
-        self.self_attn = MultiHeadAttention(embed_dim, num_heads, dropout=dropout, bias=bias)
-        self.cross_attn = MultiHeadAttention(embed_dim, num_heads, dropout=dropout, bias=bias)
-        self.feed_forward = nn.Sequential(
-            nn.Linear(embed_dim, ff_dim, bias=bias), ACTIVATIONS[activation](), nn.Dropout(dropout),
-            nn.Linear(ff_dim, embed_dim, bias=bias),
-        )
-        self.norm1 = nn.LayerNorm(embed_dim, eps=layer_norm_eps, bias=bias)
-        self.norm2 = nn.LayerNorm(embed_dim, eps=layer_norm_eps, bias=bias)
-        self.norm3 = nn.LayerNorm(embed_dim, eps=layer_norm_eps, bias=bias)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.dropout3 = nn.Dropout(dropout)
+        (self.self_attn, self.cross_attn), self.feed_forward, norms, dropouts = parts
+        self.norm1, self.norm2, self.norm3 = norms
+        self.dropout1, self.dropout2, self.dropout3 = dropouts
 
     def forward(
         self,

@@ -17,6 +17,40 @@ from .training import History, fit_epochs, make_optimizer
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
+def _block_parts(
+    embed_dim: int,
+    num_heads: int,
+    ff_dim: int,
+    dropout: float,
+    activation: str,
+    layer_norm_eps: float,
+    bias: bool,
+    *,
+    num_attentions: int,
+) -> tuple[list[MultiHeadAttention], nn.Sequential, list[nn.LayerNorm], list[nn.Dropout]]:
+    """Validate a Transformer block's arguments and build its parts, in the order their parameters are created.
+
+    Returns ``num_attentions`` :class:`~attnreg.attention.MultiHeadAttention` sub-layers, the
+    feed-forward network ``FFN(x) = Dropout(activation(x W_1 + b_1)) W_2 + b_2`` (``W_1`` is
+    ``embed_dim x ff_dim``), and one LayerNorm and one residual Dropout per sub-layer
+    (``num_attentions + 1``). :class:`TransformerEncoderBlock` takes one attention,
+    :class:`~attnreg.decoder.TransformerDecoderBlock` two (self- and cross-attention).
+    """
+    ff_dim = check_int("ff_dim", ff_dim, minimum=1)
+    dropout = check_probability("dropout", dropout)
+    activation = check_choice("activation", activation, ACTIVATIONS)
+    layer_norm_eps = check_positive("layer_norm_eps", layer_norm_eps)
+    num_attentions = check_int("num_attentions", num_attentions, minimum=1)
+    attentions = [MultiHeadAttention(embed_dim, num_heads, dropout=dropout, bias=bias) for _ in range(num_attentions)]
+    feed_forward = nn.Sequential(
+        nn.Linear(embed_dim, ff_dim, bias=bias), ACTIVATIONS[activation](), nn.Dropout(dropout),
+        nn.Linear(ff_dim, embed_dim, bias=bias),
+    )
+    norms = [nn.LayerNorm(embed_dim, eps=layer_norm_eps, bias=bias) for _ in range(num_attentions + 1)]
+    dropouts = [nn.Dropout(dropout) for _ in range(num_attentions + 1)]
+    return attentions, feed_forward, norms, dropouts
+
+
 class TransformerEncoderBlock(nn.Module):
     """Self-attention and a position-wise feed-forward network, each with a residual connection and LayerNorm.
 
@@ -46,20 +80,11 @@ class TransformerEncoderBlock(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        ff_dim = check_int("ff_dim", ff_dim, minimum=1)
-        dropout = check_probability("dropout", dropout)
-        activation = check_choice("activation", activation, ACTIVATIONS)
-        layer_norm_eps = check_positive("layer_norm_eps", layer_norm_eps)
+        parts = _block_parts(embed_dim, num_heads, ff_dim, dropout, activation, layer_norm_eps, bias, num_attentions=1)
         self.norm_first = bool(norm_first)
-        self.self_attn = MultiHeadAttention(embed_dim, num_heads, dropout=dropout, bias=bias)
-        self.feed_forward = nn.Sequential(
-            nn.Linear(embed_dim, ff_dim, bias=bias), ACTIVATIONS[activation](), nn.Dropout(dropout),
-            nn.Linear(ff_dim, embed_dim, bias=bias),
-        )
-        self.norm1 = nn.LayerNorm(embed_dim, eps=layer_norm_eps, bias=bias)
-        self.norm2 = nn.LayerNorm(embed_dim, eps=layer_norm_eps, bias=bias)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        (self.self_attn,), self.feed_forward, norms, dropouts = parts
+        self.norm1, self.norm2 = norms
+        self.dropout1, self.dropout2 = dropouts
 
     def forward(self, x: torch.Tensor, *, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``x (batch, n, embed_dim) -> (output (batch, n, embed_dim), attention weights (batch, heads, n, n))``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,7 +11,6 @@ import torch
 
 from .._validation import check_int
 from ..device import get_device
-from .multihead import scaled_dot_product_attention
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,9 @@ class AttentionCost:
     ``attention_seconds``: ``softmax(Q K^T / sqrt(d)) V``, about ``2 n^2 d`` multiply-adds;
     ``projection_seconds``: four ``(n, d) @ (d, d)`` products, the cost of ``X W_q``, ``X W_k``,
     ``X W_v`` and the output projection, ``4 n d^2``; ``weights_bytes``: the ``n x n`` weight
-    matrix; ``projections_bytes``: ``Q``, ``K``, ``V`` and the output, ``4 n d`` numbers.
+    matrix; ``projections_bytes``: ``Q``, ``K``, ``V`` and the output, ``4 n d`` numbers. Both
+    timings are of bare tensor operations, without the argument checks of
+    :func:`~attnreg.attention.scaled_dot_product_attention`, so that they compare like with like.
     """
 
     lengths: list[int]
@@ -46,6 +48,17 @@ def _best_seconds(fn: Callable[[], object], repeats: int, device: torch.device) 
     return best
 
 
+def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(softmax(q k^T / sqrt(d)) v, weights)`` for ``q``, ``k``, ``v`` of shape ``(n, d)``: the timed operations alone."""
+    weights = torch.softmax(q @ k.T * (1.0 / math.sqrt(q.shape[-1])), dim=-1)
+    return weights @ v, weights
+
+
+def _projections(x: torch.Tensor, projections: torch.Tensor) -> list[torch.Tensor]:
+    """``x W`` for each of the four ``(d, d)`` matrices ``W_q, W_k, W_v, W_o``: the timed operations alone."""
+    return [x @ w for w in projections]
+
+
 @torch.no_grad()
 def self_attention_cost(
     lengths: Sequence[int], dim: int = 64, repeats: int = 5, device: torch.device | str | None = None, seed: int = 0
@@ -62,11 +75,10 @@ def self_attention_cost(
     cost = AttentionCost(lengths, dim, [], [], [], [])
     for n in lengths:
         x = torch.randn(n, dim, generator=gen).to(device)
-        q, k, v = (x @ w for w in projections[:3])
-        output, weights = scaled_dot_product_attention(q, k, v)
-        cost.attention_seconds.append(
-            _best_seconds(lambda q=q, k=k, v=v: scaled_dot_product_attention(q, k, v), repeats, device))
-        cost.projection_seconds.append(_best_seconds(lambda x=x: [x @ w for w in projections], repeats, device))
+        q, k, v, _ = _projections(x, projections)
+        output, weights = _attention(q, k, v)
+        cost.attention_seconds.append(_best_seconds(lambda q=q, k=k, v=v: _attention(q, k, v), repeats, device))
+        cost.projection_seconds.append(_best_seconds(lambda x=x: _projections(x, projections), repeats, device))
         cost.weights_bytes.append(weights.numel() * weights.element_size())
         cost.projections_bytes.append(sum(t.numel() * t.element_size() for t in (q, k, v, output)))
     return cost
