@@ -8,6 +8,7 @@
 - :mod:`.lasso`: the lasso and the elastic net (descent methods, FISTA, ``lambda_max``, the path);
 - :mod:`.polynomials`: polynomial features and polynomial fits;
 - :mod:`.noise_injection`: Gaussian noise on the inputs;
+- :mod:`.augmentation`: images shifted by a few pixels (data augmentation);
 - :mod:`.linear_training`: linear regression trained by a PyTorch optimizer.
 
 Conventions (as in the book's notation page): the L2 penalty is ``R(w) = 1/2 ||w||_2^2``, whose gradient
@@ -17,6 +18,7 @@ never penalized. With these conventions ``lam`` is scikit-learn's ``alpha`` for 
 ``ElasticNet``, and ``n * lam`` its ``alpha`` for ``Ridge``.
 """
 
+from .augmentation import random_shift
 from .early_stopping import EarlyStopping
 from .lasso import (L1_METHODS, default_tolerance, elastic_net_objective, fit_elastic_net, l1_descent,
                     lasso_lambda_max, lasso_path)
@@ -33,5 +35,5 @@ __all__ = [
     "augment_with_noise", "default_tolerance", "elastic_net_objective", "elastic_net_penalty", "fit_elastic_net",
     "fit_polynomial", "fit_ridge", "half_squared_error", "l1_descent", "l1_penalty", "l1_proximal_step",
     "l1_subgradient_step", "l2_penalty", "lasso_lambda_max", "lasso_path", "polynomial_errors", "polynomial_features",
-    "smooth_l1_penalty", "soft_threshold", "squared_error", "train_linear_regression", "weight_decay_step",
+    "random_shift", "smooth_l1_penalty", "soft_threshold", "squared_error", "train_linear_regression", "weight_decay_step",
 ]
