@@ -323,3 +323,21 @@ def test_consistency_kl_sees_dropconnect_layers():
     assert not model.training and not model[0].training  # and every mode is restored
     with pytest.raises(ValueError, match="no dropout layer"):
         consistency_kl(model, x, dropout_types=(nn.Dropout,))  # without DropConnect there is nothing random
+
+
+def test_consistency_kl_by_default_sees_layers_registered_later():
+    from attnreg.dropout import register_dropout_type
+    from attnreg.rdrop import consistency_kl
+
+    class ShiftNoise(nn.Module):  # random in training mode only, registered after attnreg.rdrop was imported
+        def forward(self, x):
+            return x + torch.randn_like(x) if self.training else x
+
+    model = nn.Sequential(nn.Linear(6, 8), ShiftNoise(), nn.Linear(8, 3)).eval()
+    x = torch.randn(16, 6, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="no dropout layer"):
+        consistency_kl(model, x)
+    register_dropout_type(ShiftNoise)
+    torch.manual_seed(0)
+    assert consistency_kl(model, x) > 0
+    assert not any(m.training for m in model.modules())

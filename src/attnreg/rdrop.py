@@ -25,12 +25,8 @@ from torch import nn
 
 from ._validation import check_choice, check_int, check_positive, check_tensor
 from .device import model_device
-from .dropconnect import DropConnectLinear
-from .dropout import DROPOUT_TYPES, dropout_only_training
+from .dropout import dropout_only_training
 from .training import LossFn
-
-#: The layers whose randomness two passes of :func:`consistency_kl` compare: dropout, and DropConnect.
-STOCHASTIC_TYPES: tuple[type[nn.Module], ...] = (*DROPOUT_TYPES, DropConnectLinear)
 
 REDUCTIONS = ("batchmean", "sum", "mean", "none")
 LOSS_REDUCTIONS = ("batchmean", "sum", "mean")
@@ -127,10 +123,12 @@ def rdrop_loss(
     default ``"batchmean"`` both terms are per-example means, so ``alpha`` does not depend on the
     batch size or the number of classes. Other conventions are rescalings of ``alpha``:
 
-    * the official R-Drop code sums the KL over the batch while it averages the cross-entropy
-      (``reduction="sum"`` here): its ``alpha`` equals ours divided by the batch size ``B``;
+    * the README snippet of the official R-Drop code sums the KL over the batch while it averages
+      the cross-entropy (``reduction="sum"`` here): its ``alpha`` equals ours divided by the batch
+      size ``B``;
     * ``reduction="mean"`` divides the KL by ``B * C``: the same as ``"batchmean"`` with ``alpha / C``;
-    * the paper writes ``CE1 + CE2 + alpha * SKL`` per example, twice our loss with ``alpha / 2``.
+    * the paper, and the repository's fairseq criterion, write ``CE1 + CE2 + alpha * SKL`` per
+      example (per token): twice our loss with ``alpha / 2``, so their ``alpha`` is twice ours.
     """
     _check_logit_pair("logits1", logits1, "logits2", logits2)
     _check_targets("target", target, logits1.shape[0], logits1.shape[1])
@@ -181,15 +179,16 @@ def consistency_kl(
     model: nn.Module,
     X: torch.Tensor,
     batch_size: int = 1024,
-    dropout_types: tuple[type[nn.Module], ...] = STOCHASTIC_TYPES,
+    dropout_types: tuple[type[nn.Module], ...] | None = None,
 ) -> float:
     """Mean symmetric KL between two dropout passes of ``model`` over the inputs ``X``.
 
     ``1/n sum_i SKL(P1(. | x_i), P2(. | x_i))`` with the dropout layers on, the quantity that
     R-Drop's penalty pushes down; 0 means the sub-models agree on every example. Only the layers
-    of ``dropout_types`` (by default dropout and :class:`~attnreg.dropconnect.DropConnectLinear`) run
-    in training mode (BatchNorm keeps its running statistics), as in
-    :func:`attnreg.dropout.dropout_only_training`, and every module's mode is restored afterwards.
+    of ``dropout_types`` (by default :func:`attnreg.dropout.dropout_types`: dropout,
+    :class:`~attnreg.dropconnect.DropConnectLinear` and any registered type) run in training mode
+    (BatchNorm keeps its running statistics), as in :func:`attnreg.dropout.dropout_only_training`,
+    and every module's mode is restored afterwards.
     The masks come from torch's global generator: seed it with :func:`attnreg.set_seed` for
     repeatable values.
     """
