@@ -12,6 +12,7 @@ from attnreg.data import (
     load_mnist,
     load_mnist_subset,
     parse_idx,
+    sine_regression,
     synthetic_regression,
 )
 from attnreg.data import mnist as mnist_module
@@ -210,3 +211,17 @@ def test_synthetic_regression_bad_input(kwargs, error, message):
     args = {"w": torch.ones(2), "b": 0.0, "n": 3, "noise_std": 0.1} | kwargs
     with pytest.raises(error, match=message):
         synthetic_regression(**args)
+
+
+def test_sine_regression_follows_its_curve():
+    x, y = sine_regression(256, generator=torch.Generator().manual_seed(22))
+    assert x.shape == y.shape == (256, 1)
+    assert x.min() >= -3 and x.max() <= 3
+    assert (y - torch.sin(x) - x / 2).std() == pytest.approx(0.1, rel=0.2)
+
+
+def test_sine_regression_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="low must be below high, got low=1.0 and high=1.0"):
+        sine_regression(5, low=1.0, high=1.0)
+    with pytest.raises(TypeError, match="low must be a real number, got None"):
+        sine_regression(5, low=None)

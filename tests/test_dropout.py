@@ -16,8 +16,9 @@ from torch import nn
 from attnreg.dropout import (
     DROPOUT_TYPES,
     MODES,
+    DropBlock2d,
     Dropout,
-    binomial_tolerance,
+    SpatialDropout,
     drop_block2d,
     drop_block_expected_rate,
     drop_block_gamma,
@@ -27,12 +28,13 @@ from attnreg.dropout import (
     dropout_variance,
     mc_dropout_predict,
     recalibrate_batchnorm,
-    sine_regression,
     spatial_dropout,
     train_regressor,
     variance_shift,
 )
+from attnreg.data import sine_regression
 from attnreg.models import mlp
+from attnreg.stats import binomial_tolerance
 
 X2 = torch.arange(1.0, 13.0).reshape(4, 3)  # the sources' example
 
@@ -458,11 +460,8 @@ def test_recalibrate_batchnorm_folds_a_last_batch_of_one_example_into_the_previo
 # Regression helpers
 
 
-def test_sine_regression_and_train_regressor_fit():
+def test_train_regressor_fits_the_sine_data():
     x, y = sine_regression(256, generator=gen(22))
-    assert x.shape == y.shape == (256, 1)
-    assert x.min() >= -3 and x.max() <= 3
-    assert (y - torch.sin(x) - x / 2).std() == pytest.approx(0.1, rel=0.2)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 1))
     losses = train_regressor(model, x, y, epochs=60, lr=0.03, batch_size=64, seed=0)
@@ -470,22 +469,47 @@ def test_sine_regression_and_train_regressor_fit():
     assert losses[-1] < 0.05 < losses[0]
 
 
-def test_regression_helpers_reject_bad_arguments():
+def _train_regressor_before_fit_epochs(model, x, y, *, epochs, lr, batch_size, seed):
+    """The loop train_regressor ran before it went through fit_epochs (Adam), kept as the reference."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    order_generator = torch.Generator().manual_seed(seed)
+    losses = []
+    model.train()
+    for _ in range(epochs):
+        total = 0.0
+        for idx in torch.randperm(len(x), generator=order_generator).split(batch_size):
+            loss = F.mse_loss(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(x))
+    return losses
+
+
+@pytest.mark.parametrize("seed, batch_size", [(0, 64), (3, 50)])
+def test_train_regressor_is_bit_identical_to_the_loop_it_replaced(seed, batch_size):
+    x, y = sine_regression(230, generator=gen(23))  # 230 rows: a short last batch
+
+    def run(train):
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(1, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 1))
+        losses = train(model, x, y, epochs=5, lr=0.01, batch_size=batch_size, seed=seed)
+        return torch.tensor(losses, dtype=torch.float64), list(model.parameters())
+
+    new_losses, new_params = run(train_regressor)
+    old_losses, old_params = run(_train_regressor_before_fit_epochs)
+    assert torch.equal(new_losses, old_losses)
+    assert all(torch.equal(a, b) for a, b in zip(new_params, old_params, strict=True))
+
+
+def test_train_regressor_rejects_bad_arguments():
     x, y = sine_regression(10, generator=gen())
     model = nn.Linear(1, 1)
     with pytest.raises(ValueError, match=r"x and y must have the same number of rows, got \(10, 1\) and \(9, 1\)"):
         train_regressor(model, x, y[:9], epochs=1, lr=0.1)
     with pytest.raises(ValueError, match="lr must be a finite number > 0, got 0.0"):
         train_regressor(model, x, y, epochs=1, lr=0.0)
-    with pytest.raises(ValueError, match="low must be below high, got low=1.0 and high=1.0"):
-        sine_regression(5, low=1.0, high=1.0)
-    with pytest.raises(TypeError, match="low must be a real number, got None"):
-        sine_regression(5, low=None)
-
-
-def test_binomial_tolerance():
-    assert binomial_tolerance(0.5, 10_000) == pytest.approx(5 * 0.005)
-    assert binomial_tolerance(0.2, 100, sigmas=2) == pytest.approx(2 * 0.04)
 
 
 def test_dropout_types_include_dropconnect_so_mc_dropout_samples_its_masks():
@@ -528,3 +552,50 @@ def test_explicit_dropout_types_are_validated():
             pass
     with pytest.raises(ValueError, match="model has no dropout layer"):
         mc_dropout_predict(nn.Sequential(nn.Linear(2, 2)), torch.ones(1, 2), 3)
+
+
+# ----------------------------------------------------------------------------------------------
+# SpatialDropout and DropBlock2d: the layer forms
+
+
+@pytest.mark.parametrize("layer, functional", [
+    (SpatialDropout(0.3), lambda x: spatial_dropout(x, 0.3)),
+    (DropBlock2d(0.2, 3), lambda x: drop_block2d(x, 0.2, 3)),
+])
+def test_layer_forms_equal_the_functions_in_training_and_are_identity_in_eval(layer, functional):
+    x = torch.randn(4, 5, 9, 9, generator=gen(41))
+    torch.manual_seed(7)
+    out = layer.train()(x)
+    torch.manual_seed(7)
+    assert torch.equal(out, functional(x))
+    assert not torch.equal(out, x)
+    assert layer.eval()(x) is x
+
+
+def test_layer_forms_are_dropout_types_found_by_mc_dropout():
+    from attnreg.dropout import dropout_types
+
+    assert SpatialDropout in dropout_types() and DropBlock2d in dropout_types()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), SpatialDropout(0.5), DropBlock2d(0.2, 3),
+                          nn.Flatten(), nn.Linear(4 * 8 * 8, 2)).eval()
+    _, std = mc_dropout_predict(model, torch.randn(3, 1, 8, 8, generator=gen(42)), num_samples=10)
+    assert (std > 0).all()
+    assert not any(m.training for m in model.modules())
+    assert repr(DropBlock2d(0.2, 3)) == "DropBlock2d(p=0.2, block_size=3)"
+    assert repr(SpatialDropout(0.5)) == "SpatialDropout(p=0.5)"
+
+
+def test_layer_forms_reject_bad_arguments():
+    with pytest.raises(ValueError, match="p must be"):
+        SpatialDropout(1.5)
+    with pytest.raises(ValueError, match="p must be"):
+        DropBlock2d(-0.1, 3)
+    with pytest.raises(ValueError, match="block_size must be"):
+        DropBlock2d(0.1, 0)
+    with pytest.raises(TypeError, match="block_size must be"):
+        DropBlock2d(0.1, 2.5)
+    with pytest.raises(ValueError, match="block_size must be"):
+        DropBlock2d(0.1, 9).train()(torch.ones(1, 1, 5, 5))
+    with pytest.raises(ValueError, match="x must"):
+        SpatialDropout(0.5).train()(torch.ones(2, 3))

@@ -7,7 +7,6 @@ probability ``1 - p``. The mask is ``m ~ Bernoulli(1 - p)``, drawn independently
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -17,7 +16,7 @@ from torch import nn
 
 from ._validation import check_choice, check_generator, check_int, check_positive, check_probability, check_real, check_tensor
 from .device import model_device
-from .training import make_optimizer
+from .training import fit_epochs, make_optimizer
 
 #: The scaling conventions of :func:`dropout` (the names PaddlePaddle uses).
 MODES = ("upscale_in_train", "downscale_in_infer")
@@ -168,6 +167,37 @@ def drop_block2d(x: torch.Tensor, p: float, block_size: int, training: bool = Tr
     return x * keep * scale
 
 
+class SpatialDropout(nn.Module):
+    """Spatial dropout as a layer: :func:`spatial_dropout` with the module's ``p`` in training
+    mode (masks from torch's global generator), the identity in eval mode."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return spatial_dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class DropBlock2d(nn.Module):
+    """DropBlock as a layer: :func:`drop_block2d` with the module's ``p`` and ``block_size`` in
+    training mode (seeds from torch's global generator), the identity in eval mode."""
+
+    def __init__(self, p: float, block_size: int) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+        self.block_size = check_int("block_size", block_size, minimum=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return drop_block2d(x, self.p, self.block_size, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, block_size={self.block_size}"
+
+
 def drop_block_expected_rate(p: float, block_size: int, height: int, width: int) -> torch.Tensor:
     """The exact probability that DropBlock drops each unit of an ``H x W`` map, shape ``(H, W)``.
 
@@ -199,7 +229,8 @@ def dropout_variance(mean: float, variance: float, p: float) -> tuple[float, flo
 # ----------------------------------------------------------------------------------------------
 # Whole models: Monte Carlo dropout, variance shift, BatchNorm statistics.
 
-_BUILTIN_DROPOUT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd, Dropout)
+_BUILTIN_DROPOUT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd, Dropout, SpatialDropout,
+                                                        DropBlock2d)
 _REGISTERED_DROPOUT_TYPES: list[type[nn.Module]] = []
 
 
@@ -216,8 +247,8 @@ def register_dropout_type(layer_type: type[nn.Module]) -> type[nn.Module]:
 
 def dropout_types() -> tuple[type[nn.Module], ...]:
     """The module types treated as dropout: PyTorch's dropout layers, :class:`Dropout`,
-    :class:`attnreg.dropconnect.DropConnectLinear` (which drops weights in training mode), and any
-    type given to :func:`register_dropout_type`.
+    :class:`SpatialDropout`, :class:`DropBlock2d`, :class:`attnreg.dropconnect.DropConnectLinear`
+    (which drops weights in training mode), and any type given to :func:`register_dropout_type`.
 
     DropConnect is imported here, when asked for, not at the top of the module, so that
     ``attnreg.dropconnect`` stays free to import this module.
@@ -404,26 +435,14 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 2
 
 
 # ----------------------------------------------------------------------------------------------
-# The small regression set-up of the chapter (train_classifier handles classification only).
-
-
-def sine_regression(n: int, low: float = -3.0, high: float = 3.0, noise_std: float = 0.1,
-                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` points ``x ~ Uniform[low, high]``, ``y = sin(x) + x / 2 + noise``, shapes ``(n, 1)``."""
-    n = check_int("n", n, minimum=1)
-    noise_std = check_positive("noise_std", noise_std, allow_zero=True)
-    low, high = check_real("low", low), check_real("high", high)
-    if not low < high:
-        raise ValueError(f"low must be below high, got low={low!r} and high={high!r}")
-    generator = check_generator(generator)
-    x = low + (high - low) * torch.rand(n, 1, generator=generator)
-    return x, torch.sin(x) + x / 2 + noise_std * torch.randn(n, 1, generator=generator)
+# Regression training for the chapter (train_classifier handles classification only).
 
 
 def train_regressor(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float,
                     batch_size: int = 32, optimizer: str = "adam", seed: int = 0) -> list[float]:
     """Minimise the mean squared error of ``model(x)`` against ``y`` with mini-batches in a
-    seeded order; returns the training MSE (in training mode) of each epoch.
+    seeded order (the loop of :func:`attnreg.training.fit_epochs`); returns the training MSE
+    (in training mode, averaged over the epoch's mini-batches weighted by their size) of each epoch.
 
     Randomness inside the model (dropout) comes from torch's global generator.
     """
@@ -438,26 +457,17 @@ def train_regressor(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoch
     device = model_device(model, x)
     x, y = x.to(device), y.to(device)
     opt = make_optimizer(model.parameters(), optimizer, lr)
-    order_generator = torch.Generator().manual_seed(seed)
-    losses = []
-    model.train()
-    for _ in range(epochs):
-        total = 0.0
-        for idx in torch.randperm(len(x), generator=order_generator).split(batch_size):
-            idx = idx.to(device)
-            loss = F.mse_loss(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(x))
-    return losses
+    epoch_total = [0.0]  # sum of batch MSE x batch size over the current epoch
 
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        loss = F.mse_loss(model(x[idx]), y[idx])
+        epoch_total[0] += loss.item() * len(idx)
+        return loss
 
-def binomial_tolerance(p: float, n: int, sigmas: float = 5.0) -> float:
-    """``sigmas`` standard errors of a proportion ``p`` estimated from ``n`` independent draws:
-    ``sigmas * sqrt(p (1 - p) / n)``."""
-    p = check_probability("p", p)
-    n = check_int("n", n, minimum=1)
-    sigmas = check_positive("sigmas", sigmas)
-    return sigmas * math.sqrt(p * (1.0 - p) / n)
+    def epoch_mse() -> dict[str, tuple[float, float]]:
+        mse, epoch_total[0] = epoch_total[0] / len(x), 0.0
+        return {"train": (mse, float("nan"))}  # a regressor has no accuracy
+
+    history = fit_epochs(model, batch_loss, len(x), epoch_mse, opt, epochs=epochs, batch_size=batch_size,
+                         seed=seed, progress=False)
+    return history.train_loss

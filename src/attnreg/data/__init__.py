@@ -14,7 +14,7 @@ from .mnist import (
 )
 from .polynomial import polynomial_data
 from .sequences import SEQUENCE_TASKS, SequenceSplit, digit_sequence_task
-from .synthetic import synthetic_regression
+from .synthetic import sine_regression, synthetic_regression
 
 __all__ = [
     "DATE_FORMATS",
@@ -37,5 +37,6 @@ __all__ = [
     "SEQUENCE_TASKS",
     "SequenceSplit",
     "digit_sequence_task",
+    "sine_regression",
     "synthetic_regression",
 ]

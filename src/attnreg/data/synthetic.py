@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._validation import check_int, check_positive, check_real, check_tensor
+from .._validation import check_generator, check_int, check_positive, check_real, check_tensor
 
 
 def synthetic_regression(
@@ -26,3 +26,16 @@ def synthetic_regression(
     X = torch.randn(n, w.shape[0], generator=generator, dtype=w.dtype)
     noise = torch.randn(n, generator=generator, dtype=w.dtype) * noise_std
     return X, X @ w + b + noise
+
+
+def sine_regression(n: int, low: float = -3.0, high: float = 3.0, noise_std: float = 0.1,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` points ``x ~ Uniform[low, high]``, ``y = sin(x) + x / 2 + noise``, shapes ``(n, 1)``."""
+    n = check_int("n", n, minimum=1)
+    noise_std = check_positive("noise_std", noise_std, allow_zero=True)
+    low, high = check_real("low", low), check_real("high", high)
+    if not low < high:
+        raise ValueError(f"low must be below high, got low={low!r} and high={high!r}")
+    generator = check_generator(generator)
+    x = low + (high - low) * torch.rand(n, 1, generator=generator)
+    return x, torch.sin(x) + x / 2 + noise_std * torch.randn(n, 1, generator=generator)
