@@ -33,8 +33,8 @@ from sphinx.application import Sphinx
 
 FONTAWESOME_JS = "_static/scripts/fontawesome.js"
 FONTAWESOME_TAG = re.compile(r'[ \t]*<script defer src="[^"]*scripts/fontawesome\.js[^"]*"></script>\n?')
-WEBFONTS = "_static/vendor/fontawesome/webfonts"
-THEME_WEBFONTS = Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme" / "static" / WEBFONTS[8:]
+WEBFONTS = "vendor/fontawesome/webfonts"  # under the theme's static folder and the site's _static
+THEME_STATIC = Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme" / "static"
 ICON_CLASS = re.compile(r"\bfa-[a-z0-9-]+")
 ICON_RULE = re.compile(r'((?:\.fa-[a-z0-9-]+:(?:before|after),?)+)\{content:"\\([0-9a-f]+)"\}')
 
@@ -93,12 +93,12 @@ def subset_icon_fonts(out: Path) -> None:
     codepoints = icon_codepoints(out)
     options = subset.Options()
     options.flavor = "woff2"
-    for original in THEME_WEBFONTS.glob("*.woff2"):
+    for original in (THEME_STATIC / WEBFONTS).glob("*.woff2"):
         font = subset.load_font(str(original), options)
         subsetter = subset.Subsetter(options)
         subsetter.populate(unicodes=codepoints)
         subsetter.subset(font)
-        subset.save_font(font, str(out / WEBFONTS / original.name), options)
+        subset.save_font(font, str(out / "_static" / WEBFONTS / original.name), options)
 
 
 def palette_images(out: Path) -> None:

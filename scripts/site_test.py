@@ -22,11 +22,11 @@ import argparse
 import gzip
 import re
 import shutil
-import struct
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 from attnreg.plotting import MIN_FONT_SIZE
@@ -95,20 +95,17 @@ PAGE_CHECKS = r"""
 """
 
 
-def png_dpi(path: Path) -> float:
-    """The resolution a PNG file records (its pHYs chunk), or 72 dpi when it records none."""
-    data = path.read_bytes()
-    at = data.find(b"pHYs")
-    if at < 0:
-        return 72.0
-    per_x, _, unit = struct.unpack(">IIB", data[at + 4:at + 13])
-    return per_x * 0.0254 if unit == 1 else 72.0
+def local_path(url: str) -> Path:
+    """The file a ``file://`` URL of the built book points to."""
+    return Path(unquote(urlparse(url).path))
 
 
 def smallest_text_px(path: Path) -> float | None:
     """The smallest text an image file may hold, in its own pixels (None for other formats)."""
     if path.suffix.lower() == ".png":
-        return MIN_FONT_SIZE / 72 * png_dpi(path)
+        with Image.open(path) as image:
+            dpi = image.info.get("dpi", (72, 72))[0]  # the PNG's pHYs chunk; 72 dpi when it records none
+        return MIN_FONT_SIZE / 72 * dpi
     if path.suffix.lower() == ".svg":
         sizes = [float(size) for size in SVG_FONT_SIZE.findall(path.read_text(encoding="utf-8"))]
         return min(sizes) if sizes else None
@@ -119,7 +116,7 @@ def small_figure_text(figures: list[dict]) -> list[str]:
     """Images whose smallest text is shown below :data:`MIN_TEXT_PX` pixels."""
     problems = []
     for figure in figures:
-        path = Path(unquote(urlparse(figure["src"]).path))
+        path = local_path(figure["src"])
         own_px = smallest_text_px(path) if path.is_file() else None
         if own_px is None:
             continue
@@ -138,7 +135,7 @@ def transfer_bytes(path: Path) -> int:
 
 def page_weight(urls: set[str]) -> int:
     """The bytes sent for every local file a page loaded."""
-    files = {Path(unquote(urlparse(url).path)) for url in urls if url.startswith("file://")}
+    files = {local_path(url) for url in urls if url.startswith("file://")}
     return sum(transfer_bytes(path) for path in files if path.is_file())
 
 

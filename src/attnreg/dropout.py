@@ -457,15 +457,17 @@ def train_regressor(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoch
     device = model_device(model, x)
     x, y = x.to(device), y.to(device)
     opt = make_optimizer(model.parameters(), optimizer, lr)
-    epoch_total = [0.0]  # sum of batch MSE x batch size over the current epoch
+    epoch_total = 0.0  # sum of batch MSE x batch size over the current epoch
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        nonlocal epoch_total
         loss = F.mse_loss(model(x[idx]), y[idx])
-        epoch_total[0] += loss.item() * len(idx)
+        epoch_total += loss.item() * len(idx)
         return loss
 
     def epoch_mse() -> dict[str, tuple[float, float]]:
-        mse, epoch_total[0] = epoch_total[0] / len(x), 0.0
+        nonlocal epoch_total
+        mse, epoch_total = epoch_total / len(x), 0.0
         return {"train": (mse, float("nan"))}  # a regressor has no accuracy
 
     history = fit_epochs(model, batch_loss, len(x), epoch_mse, opt, epochs=epochs, batch_size=batch_size,
