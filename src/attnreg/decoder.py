@@ -496,7 +496,7 @@ def graph_depth(output: torch.Tensor) -> int:
     if output.grad_fn is None:
         return 0
     depth: dict[object, int] = {}
-    order, stack = [], [(output.grad_fn, False)]
+    stack = [(output.grad_fn, False)]
     while stack:  # iterative post-order, so long recurrences do not exhaust the recursion limit
         node, expanded = stack.pop()
         if node is None or (node in depth and not expanded):

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ._framework import (CheckResult, Feedback, clone_args, expect_close, expect_derived, expect_number, expect_tensor,
+from ._framework import (CheckResult, Feedback, clone_args, expect_close, expect_derived, expect_tensor,
                          run_check)
 from ._registry import exercise
 

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ._framework import CheckResult, Feedback, clone_args, expect_close, expect_derived, expect_tensor, run_check

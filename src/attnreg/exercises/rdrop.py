@@ -11,7 +11,6 @@ mistakes are recognised by the parameters they produce.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
