@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from attnreg.exercises import check_decay_factor, check_ista_lasso, check_lasso_1d, check_norm_prediction
-from attnreg.exercises.sparsity import NORM_EXPERIMENT, reference_ista_lasso
-from attnreg.regularization import soft_threshold
+from attnreg.exercises import check_decay_factor, check_fista_lasso, check_lasso_1d, check_norm_prediction
+from attnreg.exercises.sparsity import FISTA_SLIPS, NORM_EXPERIMENT, _fista
+from attnreg.regularization import l1_proximal_step, soft_threshold
 
 
 def feedback_of(result) -> str:
@@ -139,81 +139,120 @@ def test_norm_prediction_hints_exist():
     assert len(check_norm_prediction.exercise.hints) >= 2
 
 
-# ---- check_ista_lasso ----------------------------------------------------------------------------
+# ---- check_fista_lasso ---------------------------------------------------------------------------
 
-def ista(X, y, lam, steps, *, threshold=lambda lam, L: lam / L, grad_scale=1.0, centre=True, lipschitz=None,
-         prox="soft", sign=1.0, dtype=None, bias="right", in_place=False, mean=True):
+def fista(X, y, lam, steps, *, momentum="fista", t0=1.0, gradient_at_w=False, backwards=False, from_z=False,
+          threshold=None, no_step=False, prox="soft", return_z=False, centre=True, L_of_X=False, summed=False,
+          bias="right", in_place=False, dtype=None, lipschitz=None):
+    """FISTA written independently of the checker; each keyword adds one slip."""
     n = len(X)
-    x_mean, y_mean = (X.mean(0), y.mean()) if centre else (torch.zeros_like(X[0]), torch.zeros(()))
+    x_mean, y_mean = (X.mean(0), y.mean()) if centre else (torch.zeros_like(X[0]), torch.zeros_like(y[0]))
     if in_place:
         X -= x_mean
         Xc = X
     else:
         Xc = X - x_mean
     yc = y - y_mean
-    L = torch.linalg.matrix_norm(Xc, ord=2).item() ** 2 / (n if mean else 1) * grad_scale if lipschitz is None else lipschitz
-    w = torch.zeros(X.shape[1], dtype=dtype or X.dtype)
+    m = 1 if summed else n
+    L = torch.linalg.eigvalsh((X if L_of_X else Xc).T @ (X if L_of_X else Xc) / m).max().item()
+    L = L if lipschitz is None else lipschitz
+    step = 1.0 if no_step else 1 / L
+    cut = (lam if no_step else lam / L) if threshold is None else threshold(lam, L)
+    w_prev = w = z = torch.zeros(X.shape[1], dtype=dtype or X.dtype)
+    t = t0
     for _ in range(steps):
-        g = grad_scale * Xc.T.to(w.dtype) @ (Xc.to(w.dtype) @ w - yc.to(w.dtype)) / (n if mean else 1)
-        v = w - sign * g / L
+        point = w if gradient_at_w else z
+        v = z - step * (Xc.T.to(w.dtype) @ (Xc.to(w.dtype) @ point - yc.to(w.dtype))) / m
         if prox == "soft":
-            w = soft_threshold(v, threshold(lam, L))
+            w_prev, w = w, soft_threshold(v, cut)
         elif prox == "hard":
-            w = torch.where(v.abs() > threshold(lam, L), v, torch.zeros_like(v))
-        else:   # a subgradient step
-            w = v - lam / L * torch.sign(w)
-    b = {"right": (y_mean - x_mean.to(w.dtype) @ w).item(), "mean": y.mean().item(), "zero": 0.0}[bias]
-    return w, b
+            w_prev, w = w, torch.where(v.abs() > cut, v, torch.zeros_like(v))
+        else:
+            w_prev, w = w, v
+        t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        beta = {"fista": (t - 1) / t_next, "frozen t": (t - 1) / t_next, "constant": 0.9,
+                "new t": (t_next - 1) / t_next}[momentum]
+        base = z if from_z else w_prev
+        z = w - beta * (w - base) if backwards else w + beta * (w - base)
+        if momentum != "frozen t":
+            t = t_next
+    out = z if return_z else w
+    b = {"right": (y_mean - x_mean.to(out.dtype) @ out).item(), "mean": y.mean().item()}[bias]
+    return out, b
 
 
-def fista(X, y, lam, steps):
-    x_mean, y_mean = X.mean(0), y.mean()
-    Xc, yc, n = X - x_mean, y - y_mean, len(X)
-    L = torch.linalg.eigvalsh(Xc.T @ Xc / n).max().item()
+def fista_by_library_steps(X, y, lam, steps):
+    """FISTA through attnreg's proximal step and autograd's gradient: other arithmetic, the same iterates."""
+    x_mean, y_mean = X.mean(dim=0), y.mean()
+    Xc, yc = X - x_mean, y - y_mean
+    L = torch.linalg.matrix_norm(Xc, ord=2).item() ** 2 / len(X)
     w = z = torch.zeros(X.shape[1], dtype=X.dtype)
     t = 1.0
     for _ in range(steps):
-        w_next = soft_threshold(z - Xc.T @ (Xc @ z - yc) / (n * L), lam / L)
-        t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        z, w, t = w_next + (t - 1) / t_next * (w_next - w), w_next, t_next
-    return w, (y_mean - x_mean @ w).item()
+        z_leaf = z.clone().requires_grad_()
+        (grad,) = torch.autograd.grad(0.5 * (Xc @ z_leaf - yc).pow(2).mean(), z_leaf)
+        w_next = l1_proximal_step(z, grad, 1 / L, lam)
+        t_next = (1 + math.sqrt(1 + 4 * t**2)) / 2
+        z = w_next + (t - 1) / t_next * (w_next - w)
+        w, t = w_next, t_next
+    return w, float(y_mean - x_mean @ w)
 
 
-def test_ista_passes_the_reference_and_fista(capsys):
-    assert check_ista_lasso(reference_ista_lasso).passed
-    assert "4 of 4 checks passed" in capsys.readouterr().out
-    assert check_ista_lasso(ista, verbose=False).passed
-    assert check_ista_lasso(fista, verbose=False).passed
+def test_fista_passes_two_independent_implementations(capsys):
+    assert check_fista_lasso(fista).passed
+    assert "7 of 7 checks passed" in capsys.readouterr().out
+    assert check_fista_lasso(fista_by_library_steps, verbose=False).passed
 
 
-def test_ista_stub():
-    result = check_ista_lasso(stub, verbose=False)
+def test_fista_stub_and_none():
+    result = check_fista_lasso(stub, verbose=False)
     assert not result.passed and not result.implemented
+    assert not check_fista_lasso(None, verbose=False).implemented
 
 
 @pytest.mark.parametrize("buggy, message", [
-    (lambda *a: ista(*a, threshold=lambda lam, L: lam), "with step 1 / L the threshold is lam / L"),
-    (lambda *a: ista(*a, mean=False), "you summed the squared errors"),
-    (lambda *a: ista(*a, grad_scale=2.0), "the factor 1/2 is missing"),
-    (lambda *a: ista(*a, centre=False, bias="zero"), "the bias is missing"),
-    (lambda *a: ista(*a, bias="mean"), "b = mean(y)"),
-    (lambda *a: ista(*a, prox="hard"), "hard thresholding"),
-    (lambda *a: ista(*a, prox="subgradient"), "small but not 0"),
-    (lambda *a: ista(*a, sign=-1.0), "blew up"),
-    (lambda *a: ista(*a, lipschitz=0.05), "blew up"),
-    (lambda X, y, lam, steps: ista(X, y, lam, steps, lipschitz=torch.linalg.matrix_norm(X - X.mean(0), ord=2).item() ** 2),
-     "n times too short"),
-    (lambda *a: ista(*a, dtype=torch.float32), "create the iterate with X's dtype"),
-    (lambda *a: ista(*a, in_place=True), "changed X or y in place"),
-    (lambda X, y, lam, steps: ista(X, y, lam, 5), "objective"),
-    (lambda X, y, lam, steps: ista(X, y, lam, steps)[0], "return a pair (w, b)"),
-    (lambda X, y, lam, steps: ista(X.T, y, lam, steps), "raised RuntimeError"),
+    (lambda *a: fista(*a, momentum="frozen t"), "that is plain ISTA"),
+    (lambda *a: fista(*a, gradient_at_w=True), "you took the gradient at w"),
+    (lambda *a: fista(*a, momentum="constant"), "a constant momentum (0.9)"),
+    (lambda *a: fista(*a, momentum="new t"), "the momentum used the new t twice"),
+    (lambda *a: fista(*a, t0=0.0), "t starts at 1, not 0"),
+    (lambda *a: fista(*a, backwards=True), "the momentum points backwards"),
+    (lambda *a: fista(*a, from_z=True), "the last move of the iterates"),
+    (lambda *a: fista(*a, threshold=lambda lam, L: lam), "with the step 1 / L the threshold is lam / L"),
+    (lambda *a: fista(*a, no_step=True), "the step 1 / L is missing"),
+    (lambda *a: fista(*a, prox="none"), "the soft-thresholding is missing"),
+    (lambda *a: fista(*a, prox="hard"), "that is hard thresholding"),
+    (lambda *a: fista(*a, return_z=True), "you returned the extrapolated point z"),
+    (lambda *a: fista(*a, centre=False), "the bias is missing"),
+    (lambda *a: fista(*a, L_of_X=True), "L must come from the centred Xc"),
+    (lambda *a: fista(*a, summed=True), "you summed the squared errors"),
+    (lambda *a: fista(*a, bias="mean"), "the weights are right but b = mean(y)"),
+    (lambda *a: fista(*a, in_place=True), "changed X or y in place"),
+    (lambda *a: fista(*a, dtype=torch.float32), "create the iterates with X's dtype"),
+    (lambda *a: fista(*a, dtype=torch.float64), "w is torch.float64, but X is torch.float32"),
+    (lambda *a: fista(*a, lipschitz=0.05), "blew up"),
+    (lambda X, y, lam, steps: fista(X, y, lam, 5), "after 10 steps w differs from FISTA's"),
+    (lambda X, y, lam, steps: fista(X, y, lam, steps)[0], "return a pair (w, b)"),
+    (lambda X, y, lam, steps: fista(X.T, y, lam, steps), "raised RuntimeError"),
 ])
-def test_ista_catches_classic_bugs(buggy, message):
-    result = check_ista_lasso(buggy, verbose=False)
+def test_fista_catches_classic_bugs(buggy, message):
+    result = check_fista_lasso(buggy, verbose=False)
+    text = feedback_of(result)
     assert not result.passed
-    assert message in feedback_of(result), feedback_of(result)
+    # a traceback quotes the line above, message included: only the last bug may raise
+    assert message in text and ("raised" not in text or message.startswith("raised")), text
 
 
-def test_ista_hints_exist():
-    assert len(check_ista_lasso.exercise.hints) >= 2
+def test_fista_every_catalogued_slip_gets_its_own_message():
+    for hint, slip in FISTA_SLIPS.items():
+        result = check_fista_lasso(lambda X, y, lam, steps: _fista(X, y, lam, steps, **slip), verbose=False)
+        assert not result.passed and hint in feedback_of(result), (hint, feedback_of(result))
+
+
+def test_fista_is_faster_than_ista_only_with_the_momentum():
+    text = feedback_of(check_fista_lasso(lambda *a: fista(*a, momentum="frozen t"), verbose=False))
+    assert "with FISTA's momentum it should be far below ISTA's" in text
+
+
+def test_fista_hints_exist():
+    assert len(check_fista_lasso.exercise.hints) >= 2

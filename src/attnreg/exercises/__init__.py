@@ -70,7 +70,7 @@ from .rdrop import (
     check_symmetric_kl_by_hand,
 )
 from .regularization import check_l2_penalty, check_soft_threshold, check_weight_decay_step
-from .sparsity import check_decay_factor, check_ista_lasso, check_lasso_1d, check_norm_prediction
+from .sparsity import check_decay_factor, check_fista_lasso, check_lasso_1d, check_norm_prediction
 from .transformer import (
     check_causal_mask,
     check_encoder_block,
@@ -109,8 +109,8 @@ __all__ = [
     "check_early_stopping",
     "check_early_stopping_shrinkage",
     "check_encoder_block",
+    "check_fista_lasso",
     "check_head_cost",
-    "check_ista_lasso",
     "check_kl_value",
     "check_l2_penalty",
     "check_lambda_prediction",
