@@ -157,7 +157,8 @@ def bahdanau_step_by_hand(model, previous, state, keys, mask):
 @pytest.mark.parametrize("score", SCORES)
 def test_bahdanau_shapes_padding_and_steps(data, score):
     model = small_model(data, score, kind=BahdanauSeq2Seq)
-    assert model.decoder.input_size == 8 + 24 and model.decoder.hidden_size == 24
+    assert model.decoder.input_size == 8 + 24 and model.decoder.hidden_size == 24  # [embed(y_{t-1}) ; c_t]
+    assert small_model(data, score).decoder.input_size == 8  # Luong's GRU reads the embedding alone
     batch = data.train[:5]
     n_src, n_tgt = batch.source.shape[1], batch.target.shape[1] - 1
     with torch.no_grad():

@@ -54,8 +54,11 @@ class Seq2Seq(nn.Module):
     The encoder has ``hidden_dim`` units per direction, so keys are ``2 * hidden_dim`` wide; the
     decoder has ``2 * hidden_dim`` units, so that every scoring function, the dot product
     included, compares vectors of the same width. ``score_hidden_dim`` is the width of the
-    additive score's hidden layer (default: the key width).
+    additive score's hidden layer (default: the key width). The class attribute ``context_in_gru``
+    says whether the decoder GRU also reads the context (False here; True in :class:`BahdanauSeq2Seq`).
     """
+
+    context_in_gru = False
 
     def __init__(self, source_vocab_size: int, target_vocab_size: int, score: str = "additive",
                  embed_dim: int = 32, hidden_dim: int = 64, score_hidden_dim: int | None = None) -> None:
@@ -70,7 +73,7 @@ class Seq2Seq(nn.Module):
         self.encoder = nn.GRU(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
         self.initial_state = nn.Linear(width, width)
         self.target_embedding = nn.Embedding(target_vocab_size, embed_dim, padding_idx=CharVocab.PAD)
-        self.decoder = nn.GRU(embed_dim, width, batch_first=True)
+        self.decoder = nn.GRU(embed_dim + (width if self.context_in_gru else 0), width, batch_first=True)
         if score_hidden_dim is not None:
             score_hidden_dim = check_int("score_hidden_dim", score_hidden_dim, minimum=1)
         self.score = make_score(score, width, width, score_hidden_dim)
@@ -132,11 +135,7 @@ class BahdanauSeq2Seq(Seq2Seq):
     needs the state of the step before to attend, so teacher forcing runs the steps one by one.
     """
 
-    def __init__(self, source_vocab_size: int, target_vocab_size: int, score: str = "additive",
-                 embed_dim: int = 32, hidden_dim: int = 64, score_hidden_dim: int | None = None) -> None:
-        super().__init__(source_vocab_size, target_vocab_size, score, embed_dim, hidden_dim, score_hidden_dim)
-        width = self.decoder.hidden_size
-        self.decoder = nn.GRU(self.target_embedding.embedding_dim + width, width, batch_first=True)
+    context_in_gru = True
 
     def decode_step(self, previous: torch.Tensor, state: torch.Tensor, keys: torch.Tensor,
                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
