@@ -130,7 +130,7 @@ def test_catches_the_bugs_of_other_ranks_and_the_masked_maximum(buggy, hint):
 
 # --- exercise 1: Var(q . k) -------------------------------------------------------------------
 
-from attnreg.exercises import check_additive_score, check_decoder_step, check_temperature_gradient, check_var_qk  # noqa: E402
+from attnreg.exercises import check_additive_score, check_bahdanau_step, check_temperature_gradient, check_var_qk  # noqa: E402
 
 
 def test_var_qk_accepts_the_right_formula_and_never_prints_it(capsys):
@@ -289,42 +289,43 @@ def test_temperature_prediction_not_attempted_and_flat_measurement(capsys):
         check_temperature_gradient("grows", [3.0, 2.0, 1.0], [1.0, 2.0, 3.0])
 
 
-# --- exercise 5: one step of the attention decoder --------------------------------------------
+# --- exercise 5: one step of Bahdanau's attention decoder -------------------------------------
 
 from attnreg.attention import ScaledDotScore, attend  # noqa: E402
 
 
 def step(model, previous, state, keys, mask):
-    z, new_state = model.decoder(model.target_embedding(previous[:, None]), state)
-    weights = masked_softmax(model.score(z, keys), mask)
+    weights = masked_softmax(model.score(state.transpose(0, 1), keys), mask)
     context = weights @ keys
+    z, new_state = model.decoder(torch.cat([model.target_embedding(previous[:, None]), context], dim=-1), state)
     logits = model.output(torch.tanh(model.combine(torch.cat([context, z], dim=-1))))
     return logits[:, 0], new_state, weights[:, 0]
 
 
 def step_with_attend(model, previous, state, keys, mask):
-    z, new_state = model.decoder(model.target_embedding(previous[:, None]), state)
-    context, weights = attend(z, keys, score=model.score, mask=mask)
+    context, weights = attend(state.permute(1, 0, 2), keys, score=model.score, mask=mask)
+    z, new_state = model.decoder(torch.cat([model.target_embedding(previous).unsqueeze(1), context], dim=2), state)
     logits = model.output(torch.tanh(model.combine(torch.cat([context, z], dim=-1))))
     return logits.squeeze(1), new_state, weights.squeeze(1)
 
 
 def step_with_gru_equations(model, previous, state, keys, mask):
     """The GRU update written out from the layer's weights (gates r, z, n in PyTorch's order)."""
-    gru, x, h = model.decoder, model.target_embedding(previous), state[0]
+    gru, h = model.decoder, state[0]
+    weights = masked_softmax(model.score(h[:, None], keys), mask)[:, 0]
+    context = torch.einsum("bs,bsw->bw", weights, keys)
+    x = torch.cat([model.target_embedding(previous), context], dim=-1)
     gi, gh = x @ gru.weight_ih_l0.T + gru.bias_ih_l0, h @ gru.weight_hh_l0.T + gru.bias_hh_l0
     (ir, iz, inn), (hr, hz, hn) = gi.chunk(3, -1), gh.chunk(3, -1)
     r, u = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
     h_new = (1 - u) * torch.tanh(inn + r * hn) + u * h
-    weights = masked_softmax(model.score(h_new[:, None], keys), mask)[:, 0]
-    context = torch.einsum("bs,bsw->bw", weights, keys)
     logits = model.output(torch.tanh(model.combine(torch.cat([context, h_new], dim=-1))))
     return logits, h_new[None], weights
 
 
 @pytest.mark.parametrize("correct", [step, step_with_attend, step_with_gru_equations])
-def test_decoder_step_accepts_correct_versions(correct, capsys):
-    result = check_decoder_step(correct)
+def test_bahdanau_step_accepts_correct_versions(correct, capsys):
+    result = check_bahdanau_step(correct)
     assert result.passed, feedback_of(result)
     assert "6 of 6 checks passed. Well done!" in capsys.readouterr().out
 
@@ -332,16 +333,26 @@ def test_decoder_step_accepts_correct_versions(correct, capsys):
 def variant(**changes):
     """The correct step with one classic mistake."""
     def buggy(model, previous, state, keys, mask):
-        z, new_state = model.decoder(model.target_embedding(previous[:, None]), state)
-        query = state.transpose(0, 1) if changes.get("old_query") else z
         score = ScaledDotScore() if changes.get("scaled") else model.score
-        scores = score(query, keys)
-        if changes.get("no_mask"):
-            weights = torch.softmax(scores, dim=-1)
-        else:
-            weights = masked_softmax(scores, mask, dim=-2 if changes.get("axis") else -1)
+
+        def attention(query):
+            scores = score(query, keys)
+            if changes.get("no_mask"):
+                return torch.softmax(scores, dim=-1)
+            return masked_softmax(scores, mask, dim=-2 if changes.get("axis") else -1)
+
+        old = state.transpose(0, 1)
+        weights = attention(old)
         context = weights @ keys
-        combined = model.combine(torch.cat([z, context] if changes.get("swap") else [context, z], dim=-1))
+        embedded = model.target_embedding(previous[:, None])
+        fed = torch.zeros_like(context) if changes.get("no_context") else old if changes.get("state_input") else context
+        pair = [fed, embedded] if changes.get("swap_input") else [embedded, fed]
+        z, new_state = model.decoder(torch.cat(pair, dim=-1), state)
+        if changes.get("attend_again"):
+            weights = attention(z)
+            context = weights @ keys
+        read = old if changes.get("old_readout") else z
+        combined = model.combine(torch.cat([read, context] if changes.get("swap") else [context, read], dim=-1))
         logits = model.output(combined if changes.get("no_tanh") else torch.tanh(combined))
         if changes.get("probabilities"):
             logits = torch.softmax(logits, -1)
@@ -356,51 +367,69 @@ def variant(**changes):
     return buggy
 
 
-def uses_readout(model, previous, state, keys, mask):
+def luong_order(model, previous, state, keys, mask):
+    """The chapter's step: the GRU on the embedding alone, then attention with z_t."""
     z, new_state = model.decoder(model.target_embedding(previous[:, None]), state)
-    logits, weights = model.readout(z, keys, mask)
+    weights = masked_softmax(model.score(z, keys), mask)
+    logits = model.output(torch.tanh(model.combine(torch.cat([weights @ keys, z], dim=-1))))
     return logits[:, 0], new_state, weights[:, 0]
 
 
+def uses_forward(model, previous, state, keys, mask):
+    return model.decode_step(previous, state, keys, mask)
+
+
 def no_attention(model, previous, state, keys, mask):
-    z, new_state = model.decoder(model.target_embedding(previous[:, None]), state)
-    weights = torch.zeros(keys.shape[:2])
-    logits = model.output(torch.tanh(model.combine(torch.cat([torch.zeros_like(z), z], dim=-1))))
-    return logits[:, 0], new_state, weights
+    context = torch.zeros(keys.shape[0], 1, keys.shape[2])
+    z, new_state = model.decoder(torch.cat([model.target_embedding(previous[:, None]), context], dim=-1), state)
+    logits = model.output(torch.tanh(model.combine(torch.cat([context, z], dim=-1))))
+    return logits[:, 0], new_state, torch.zeros(keys.shape[:2])
 
 
 @pytest.mark.parametrize("buggy, hint", [
     (variant(no_mask=True), "the padded source positions got weight"),
-    (variant(old_query=True), "you scored the keys against the state before the GRU step"),
+    (variant(attend_again=True), "you attended with the new state z_t (Luong's order"),
+    (luong_order, "model.decoder got the embedding alone (width 5), as in the chapter's Luong step"),
     (variant(scaled=True), "you scored with the scaled dot product"),
     (variant(axis=True), "softmax over the wrong axis"),
+    (variant(no_context=True), "the GRU's input has no context"),
+    (variant(state_input=True), "you fed the previous state z_{t-1} to the GRU in place of the context"),
+    (variant(swap_input=True), "the GRU's input is [embed(y_{t-1}) ; c_t], the embedding first"),
     (variant(swap=True), "the combine layer expects [c_t ; z_t]"),
+    (variant(old_readout=True), "the readout uses the new state z_t"),
     (variant(no_tanh=True), "the tanh is missing"),
     (variant(probabilities=True), "return the logits, before the softmax"),
     (variant(old_state=True), "you returned the state you were given"),
     (variant(detach=True), "no gradient reaches the model"),
     (variant(in_place=True), "your step changed one of its inputs in place"),
     (variant(squeeze=True), ".squeeze() drops the batch axis too"),
-    (uses_readout, "model.readout computes the step for you"),
+    (uses_forward, "model.decode_step computes the step for you"),
     (no_attention, "the weights differs from the reference"),
     (lambda model, previous, state, keys, mask: step(model, previous, state, keys, mask)[:2], "return a tuple (logits, new_state, weights)"),
 ])
-def test_decoder_step_catches_classic_bugs(buggy, hint):
-    result = check_decoder_step(buggy, verbose=False)
+def test_bahdanau_step_catches_classic_bugs(buggy, hint):
+    result = check_bahdanau_step(buggy, verbose=False)
     assert not result.passed
     assert hint in feedback_of(result), feedback_of(result)
 
 
-def test_decoder_step_stub(capsys):
-    def my_decoder_step(model, previous, state, keys, mask):
+def test_bahdanau_step_names_each_bug_in_every_case_it_shows():
+    """A bug that changes the weights is named where the weights are compared, in all three one-step cases."""
+    result = check_bahdanau_step(variant(attend_again=True), verbose=False)
+    assert [case.passed for case in result.cases[:3]] == [False, False, False]
+    assert all("Luong's order" in case.feedback for case in result.cases[:3])
+
+
+def test_bahdanau_step_stub(capsys):
+    def my_bahdanau_step(model, previous, state, keys, mask):
         raise NotImplementedError
-    assert not check_decoder_step(my_decoder_step).implemented
-    assert not check_decoder_step(None).implemented
+    assert not check_bahdanau_step(my_bahdanau_step).implemented
+    assert not check_bahdanau_step(None).implemented
     assert "not implemented yet" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("checker", [check_var_qk, check_additive_score, check_temperature_gradient, check_masked_softmax,
-                                     check_decoder_step])
+                                     check_bahdanau_step])
 def test_every_checker_has_hints(checker):
     assert len(checker.exercise.hints) >= 2
 

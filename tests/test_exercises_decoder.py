@@ -68,7 +68,7 @@ def decoding_scores(T):
 @pytest.mark.parametrize("wrong, message", [
     (lambda T: (T * (T + 1) / 2, T * (T + 1) * (2 * T + 1) / 6), "wrong order"),
     (lambda T: (T * (T + 1) * (T + 2) / 6, T * (T + 1) / 2), "only the lower triangle"),
-    (lambda T: (T**3, T * (T + 1) / 2), "T^3 counts"),
+    (lambda T: (T**3, T * (T + 1) / 2), "n^3 counts"),
     (lambda T: ((T - 1) * T * (2 * T - 1) / 6, T * (T + 1) / 2), "the last step is missing"),
     (lambda T: (T**2, T * (T + 1) / 2), "one forward pass over the whole target"),
     (lambda T: (T * (T + 1) * (2 * T + 1) / 6, T), "not one: the cache saves"),
@@ -117,7 +117,7 @@ def cross_attention(y, memory, keep, W_q, W_k, W_v, W_o, num_heads, *, scale=Non
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"scale": 1.0}, "no scaling"),
-    ({"scale": 1 / math.sqrt(8)}, "you scaled by sqrt(E)"),
+    ({"scale": 1 / math.sqrt(8)}, "you scaled by sqrt(d_model)"),
     ({"dim": -2}, "softmax over the wrong axis"),
     ({"mask": "ignore"}, "the padding mask is ignored"),
     ({"mask": "inverted"}, "the mask is inverted"),

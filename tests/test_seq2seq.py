@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from attnreg.attention import AdditiveScore, BilinearScore, DotScore, ScaledDotScore
+from attnreg.attention import AdditiveScore, BilinearScore, DotScore, ScaledDotScore, masked_softmax
 from attnreg.data import CharVocab, SequencePairs, load_dates
-from attnreg.seq2seq import (SCORES, Seq2Seq, evaluate_seq2seq, exact_match, greedy_decode, make_score,
+from attnreg.seq2seq import (SCORES, BahdanauSeq2Seq, Seq2Seq, evaluate_seq2seq, exact_match, greedy_decode, make_score,
                              sequence_loss, train_seq2seq)
 
 
@@ -12,9 +12,9 @@ def data():
     return load_dates(n_train=256, n_test=64, seed=0)
 
 
-def small_model(data, score="additive", seed=0):
+def small_model(data, score="additive", seed=0, kind=Seq2Seq):
     torch.manual_seed(seed)
-    return Seq2Seq(len(data.source_vocab), len(data.target_vocab), score=score, embed_dim=8, hidden_dim=12)
+    return kind(len(data.source_vocab), len(data.target_vocab), score=score, embed_dim=8, hidden_dim=12)
 
 
 @pytest.mark.parametrize("score", SCORES)
@@ -143,3 +143,67 @@ def test_score_hidden_dim_sets_the_additive_width(data):
     assert Seq2Seq(len(data.source_vocab), len(data.target_vocab), embed_dim=4, hidden_dim=6).score.v.weight.shape == (1, 12)
     with pytest.raises(ValueError, match="score_hidden_dim"):
         Seq2Seq(len(data.source_vocab), len(data.target_vocab), score_hidden_dim=0)
+
+
+def bahdanau_step_by_hand(model, previous, state, keys, mask):
+    """Bahdanau's step from the model's parts: the query is z_{t-1}, the context joins the GRU's input."""
+    weights = masked_softmax(model.score(state.transpose(0, 1), keys), mask)  # (B, 1, n_src)
+    context = weights @ keys
+    z, new_state = model.decoder(torch.cat([model.target_embedding(previous[:, None]), context], dim=-1), state)
+    logits = model.output(torch.tanh(model.combine(torch.cat([context, z], dim=-1))))
+    return logits[:, 0], new_state, weights[:, 0]
+
+
+@pytest.mark.parametrize("score", SCORES)
+def test_bahdanau_shapes_padding_and_steps(data, score):
+    model = small_model(data, score, kind=BahdanauSeq2Seq)
+    assert model.decoder.input_size == 8 + 24 and model.decoder.hidden_size == 24  # [embed(y_{t-1}) ; c_t]
+    assert small_model(data, score).decoder.input_size == 8  # Luong's GRU reads the embedding alone
+    batch = data.train[:5]
+    n_src, n_tgt = batch.source.shape[1], batch.target.shape[1] - 1
+    with torch.no_grad():
+        logits, weights = model(batch.source, batch.source_lengths, batch.target[:, :-1])
+        keys, mask, state = model.encode(batch.source, batch.source_lengths)
+        for t in range(n_tgt):  # forward runs decode_step; both equal the step written out from the parts
+            by_hand = bahdanau_step_by_hand(model, batch.target[:, t], state, keys, mask)
+            step_logits, state, step_weights = model.decode_step(batch.target[:, t], state, keys, mask)
+            torch.testing.assert_close(step_logits, by_hand[0])
+            torch.testing.assert_close(state, by_hand[1])
+            torch.testing.assert_close(step_weights, by_hand[2])
+            torch.testing.assert_close(step_logits, logits[:, t])
+    assert logits.shape == (5, n_tgt, len(data.target_vocab)) and weights.shape == (5, n_tgt, n_src)
+    assert torch.allclose(weights.sum(-1), torch.ones(5, n_tgt), atol=1e-5)
+    padding = torch.arange(n_src)[None, :] >= batch.source_lengths[:, None]
+    assert padding.any() and (weights * padding[:, None, :]).abs().max() == 0
+
+
+def test_bahdanau_attends_with_the_previous_state_and_feeds_the_context_to_the_gru(data):
+    batch = data.train[:4]
+    other_keys = None
+    for kind in (Seq2Seq, BahdanauSeq2Seq):
+        model = small_model(data, kind=kind)
+        with torch.no_grad():
+            keys, mask, state = model.encode(batch.source, batch.source_lengths)
+            other_keys = torch.randn_like(keys) if other_keys is None else other_keys
+            previous = batch.target[:, 1]
+            first = model.decode_step(previous, state, keys, mask)
+            other_token = model.decode_step(torch.where(previous == 5, 6, 5), state, keys, mask)
+            other_source = model.decode_step(previous, state, other_keys, mask)
+        same_weights = torch.equal(first[2], other_token[2])  # the query does not depend on y_{t-1}
+        same_state = torch.equal(first[1], other_source[1])   # the new state does not depend on the keys
+        assert (same_weights, same_state) == ((True, False) if kind is BahdanauSeq2Seq else (False, True))
+
+
+def test_bahdanau_trains_and_decodes_with_the_seq2seq_helpers(data):
+    model = small_model(data, kind=BahdanauSeq2Seq)
+    before, _ = evaluate_seq2seq(model, data.test)
+    history = train_seq2seq(model, data.train, data.test, epochs=2, lr=1e-2, batch_size=32, monitor_size=16, seed=0,
+                            device="cpu", progress=False)
+    assert history.test_loss[-1] < 0.8 * before, (history.test_loss, before)
+    tokens, weights = greedy_decode(model, data.test.source[:3], data.test.source_lengths[:3], max_len=11)
+    with torch.no_grad():
+        keys, mask, state = model.encode(data.test.source[:3], data.test.source_lengths[:3])
+        logits, _, first_weights = bahdanau_step_by_hand(model, torch.full((3,), CharVocab.BOS), state, keys, mask)
+    assert torch.equal(tokens[:, 0], logits.argmax(-1)) and torch.allclose(weights[:, 0], first_weights)
+    with pytest.raises(ValueError, match=r"target_input must be 2-dimensional, got shape \(3,\)"):
+        model(data.test.source[:3], data.test.source_lengths[:3], data.test.target[:3, 0])

@@ -47,7 +47,7 @@ class LayerCache:
 
     ``keys``/``values`` ``(batch, heads, t, head_dim)``: the self-attention keys and values of the
     ``t`` positions decoded so far (they never change once computed, thanks to the causal mask);
-    ``memory_keys``/``memory_values`` ``(batch, heads, S, head_dim)``: the cross-attention
+    ``memory_keys``/``memory_values`` ``(batch, heads, n_src, head_dim)``: the cross-attention
     projections of the encoder memory, computed once per source sentence.
     """
 
@@ -66,14 +66,14 @@ class KVCache:
     """The per-block caches of a whole decoder, the source mask and the number of positions decoded."""
 
     layers: list[LayerCache]
-    memory_mask: torch.Tensor | None = None  # (batch, 1, S), True at real source positions
+    memory_mask: torch.Tensor | None = None  # (batch, 1, n_src), True at real source positions
     length: int = 0
-    cross_weights: list[torch.Tensor] = field(default_factory=list)  # per step: (batch, heads, 1, S), last block
+    cross_weights: list[torch.Tensor] = field(default_factory=list)  # per step: (batch, heads, 1, n_src), last block
 
 
 def _attend(mha: MultiHeadAttention, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
             mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Multi-head attention of ``query (batch, n_q, E)`` to keys and values already projected and split into heads."""
+    """Multi-head attention of ``query (batch, n_q, d_model)`` to keys and values already projected and split into heads."""
     q = split_heads(mha.q_proj(query), mha.num_heads)  # (batch, heads, n_q, head_dim)
     if mask is not None and mask.ndim == 3:
         mask = mask[:, None]  # (batch, 1, n_q or 1, n_k): broadcast over the heads
@@ -113,10 +113,10 @@ class TransformerDecoderBlock(nn.Module):
         self_mask: torch.Tensor | None = None,
         cross_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``y (batch, T, E)``, ``memory (batch, S, E)`` -> ``(output (batch, T, E), self weights (batch, heads, T, T),
-        cross weights (batch, heads, T, S))``.
+        """``y (batch, n_tgt, d_model)``, ``memory (batch, n_src, d_model)`` -> ``(output (batch, n_tgt, d_model),
+        self weights (batch, heads, n_tgt, n_tgt), cross weights (batch, heads, n_tgt, n_src))``.
 
-        ``self_mask`` (True = attend, e.g. ``causal_mask(T)``) masks the self-attention and
+        ``self_mask`` (True = attend, e.g. ``causal_mask(n_tgt)``) masks the self-attention and
         ``cross_mask`` (e.g. ``padding_mask(lengths)[:, None, :]``) the cross-attention; both are
         keyword-only and take the shapes :class:`~attnreg.attention.MultiHeadAttention` takes.
         """
@@ -139,7 +139,7 @@ class TransformerDecoderBlock(nn.Module):
         return y, self_weights, cross_weights
 
     def start_cache(self, memory: torch.Tensor) -> LayerCache:
-        """Project the encoder memory ``(batch, S, E)`` into this block's cross-attention keys and values, once."""
+        """Project the encoder memory ``(batch, n_src, d_model)`` into this block's cross-attention keys and values, once."""
         check_tensor("memory", memory, ndim=3, floating=True)
         heads = self.cross_attn.num_heads
         return LayerCache(split_heads(self.cross_attn.k_proj(memory), heads),
@@ -147,7 +147,7 @@ class TransformerDecoderBlock(nn.Module):
 
     def step(self, y: torch.Tensor, cache: LayerCache, *, cross_mask: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One decoding step: ``y (batch, 1, E)`` is the newest position; returns its output and cross weights.
+        """One decoding step: ``y (batch, 1, d_model)`` is the newest position; returns its output and cross weights.
 
         The newest key and value are appended to ``cache`` (in place); the query of the newest
         position attends to all cached keys, which are exactly the keys the causal mask allows.
@@ -201,10 +201,10 @@ class TransformerDecoderBlock(nn.Module):
 class TransformerTranslator(nn.Module):
     """An encoder-decoder Transformer for character sequences (chapter 01's date task).
 
-    Tokens are embedded as ``sqrt(E) * e(token) + PE(position)`` (``PE`` sinusoidal); with
-    ``scale_embedding=True`` the embeddings start with standard deviation ``1 / sqrt(E)``, so
+    Tokens are embedded as ``sqrt(d_model) * e(token) + PE(position)`` (``PE`` sinusoidal, ``d_model`` =
+    ``embed_dim``); with ``scale_embedding=True`` the embeddings start with standard deviation ``1 / sqrt(d_model)``, so
     that the scaled embeddings and the positions (entries in [-1, 1]) have comparable sizes.
-    ``scale_embedding=False`` keeps the same initialisation without the factor ``sqrt(E)``: the
+    ``scale_embedding=False`` keeps the same initialisation without the factor ``sqrt(d_model)``: the
     positions then drown the tokens at the start of training. The encoder's self-attention and
     the cross-attention see only the real (unpadded) source positions; the decoder's
     self-attention is causal (``causal=False`` drops that mask, to show what it is for: such a
@@ -261,7 +261,7 @@ class TransformerTranslator(nn.Module):
         return embedding(tokens) * self.scale + self.position_table[offset:offset + tokens.shape[1]]
 
     def encode(self, source: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``source (B, S)`` and ``lengths (B,)`` -> memory ``(B, S, E)`` and the key mask ``(B, 1, S)``."""
+        """``source (B, n_src)`` and ``lengths (B,)`` -> memory ``(B, n_src, d_model)`` and the key mask ``(B, 1, n_src)``."""
         check_tensor("source", source, ndim=2)
         check_tensor("lengths", lengths, ndim=1)
         if len(lengths) != len(source) or int(lengths.min()) < 1 or int(lengths.max()) > source.shape[1]:
@@ -275,7 +275,8 @@ class TransformerTranslator(nn.Module):
 
     def decode(self, target_input: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """All positions at once under the causal mask: logits ``(B, T, V)`` and the last block's cross weights ``(B, heads, T, S)``."""
+        """All positions at once under the causal mask: logits ``(B, n_tgt, V)`` and the last block's cross weights
+        ``(B, heads, n_tgt, n_src)``."""
         check_tensor("target_input", target_input, ndim=2)
         y = self._embed(target_input, self.target_embedding)
         causal = causal_mask(target_input.shape[1], device=target_input.device) if self.causal else None
@@ -286,7 +287,7 @@ class TransformerTranslator(nn.Module):
 
     def forward(self, source: torch.Tensor, lengths: torch.Tensor, target_input: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher forcing: logits ``(B, T, V)`` for the true previous tokens ``target_input (B, T)``, and cross weights."""
+        """Teacher forcing: logits ``(B, n_tgt, V)`` for the true previous tokens ``target_input (B, n_tgt)``, and cross weights."""
         memory, mask = self.encode(source, lengths)
         return self.decode(target_input, memory, mask)
 
@@ -296,7 +297,7 @@ class TransformerTranslator(nn.Module):
         return KVCache([block.start_cache(memory) for block in self.decoder_blocks], mask)
 
     def step(self, previous: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, torch.Tensor]:
-        """Feed the newest tokens ``previous (B,)``; returns the next-token logits ``(B, V)`` and cross weights ``(B, heads, S)``.
+        """Feed the newest tokens ``previous (B,)``; returns the next-token logits ``(B, V)`` and cross weights ``(B, heads, n_src)``.
 
         The cache grows by one position; the result equals the last position of :meth:`decode`
         on the whole prefix.
@@ -327,7 +328,7 @@ def greedy_translate(model: TransformerTranslator, source: torch.Tensor, lengths
     ``use_cache=False`` recomputes the decoder over the whole prefix at every step (the only way
     for a model built with ``causal=False``). Returns the
     tokens ``(B, max_len)`` (``<pad>`` after a sequence's ``</s>``) and the last block's cross
-    weights averaged over the heads ``(B, max_len, S)`` (zero after ``</s>``). Every sequence
+    weights averaged over the heads ``(B, max_len, n_src)`` (zero after ``</s>``). Every sequence
     runs all ``max_len`` steps, so both ways do the same steps.
     """
     _check_translator(model)

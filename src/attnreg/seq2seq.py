@@ -10,7 +10,11 @@ The model follows Luong et al. (2015) with a bidirectional encoder:
 
 Because the decoder's recurrence does not take the context as input, training with teacher
 forcing runs the decoder GRU over the whole target at once and computes every step's attention
-in one batched call.
+in one batched call. :class:`BahdanauSeq2Seq` arranges the step as Bahdanau et al. (2015) do:
+the previous state is the query and the context is part of the GRU's input.
+
+Shapes: ``B`` sequences, ``n_src`` source and ``n_tgt`` target positions, decoder width ``W``
+(``2 * hidden_dim``), ``V`` target tokens.
 """
 
 from __future__ import annotations
@@ -50,8 +54,11 @@ class Seq2Seq(nn.Module):
     The encoder has ``hidden_dim`` units per direction, so keys are ``2 * hidden_dim`` wide; the
     decoder has ``2 * hidden_dim`` units, so that every scoring function, the dot product
     included, compares vectors of the same width. ``score_hidden_dim`` is the width of the
-    additive score's hidden layer (default: the key width).
+    additive score's hidden layer (default: the key width). The class attribute ``context_in_gru``
+    says whether the decoder GRU also reads the context (False here; True in :class:`BahdanauSeq2Seq`).
     """
+
+    context_in_gru = False
 
     def __init__(self, source_vocab_size: int, target_vocab_size: int, score: str = "additive",
                  embed_dim: int = 32, hidden_dim: int = 64, score_hidden_dim: int | None = None) -> None:
@@ -66,7 +73,7 @@ class Seq2Seq(nn.Module):
         self.encoder = nn.GRU(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
         self.initial_state = nn.Linear(width, width)
         self.target_embedding = nn.Embedding(target_vocab_size, embed_dim, padding_idx=CharVocab.PAD)
-        self.decoder = nn.GRU(embed_dim, width, batch_first=True)
+        self.decoder = nn.GRU(embed_dim + (width if self.context_in_gru else 0), width, batch_first=True)
         if score_hidden_dim is not None:
             score_hidden_dim = check_int("score_hidden_dim", score_hidden_dim, minimum=1)
         self.score = make_score(score, width, width, score_hidden_dim)
@@ -74,7 +81,7 @@ class Seq2Seq(nn.Module):
         self.output = nn.Linear(width, target_vocab_size)
 
     def encode(self, source: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Encoder states ``(B, S, 2H)``, the key mask ``(B, 1, S)`` and the decoder's first state ``(1, B, 2H)``."""
+        """Encoder states ``(B, n_src, W)``, the key mask ``(B, 1, n_src)`` and the decoder's first state ``(1, B, W)``."""
         source = check_tensor("source", source, ndim=2)
         lengths = check_tensor("lengths", lengths, ndim=1)
         if len(lengths) != len(source) or int(lengths.min()) < 1 or int(lengths.max()) > source.shape[1]:
@@ -88,30 +95,71 @@ class Seq2Seq(nn.Module):
         mask = padding_mask(lengths, source.shape[1])[:, None, :]
         return states, mask, first_decoder_state.unsqueeze(0)
 
-    def readout(self, decoder_states: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``(B, T, V)`` and attention weights ``(B, T, S)`` for decoder states ``(B, T, 2H)``."""
-        context, weights = attend(decoder_states, keys, score=self.score, mask=mask)
-        attentional = torch.tanh(self.combine(torch.cat([context, decoder_states], dim=-1)))
-        return self.output(attentional), weights
+    def readout(self, context: torch.Tensor, decoder_states: torch.Tensor) -> torch.Tensor:
+        """Logits ``W_out tanh(W_c [c_t ; z_t])`` ``(B, n, V)`` for contexts and decoder states ``(B, n, W)``."""
+        return self.output(torch.tanh(self.combine(torch.cat([context, decoder_states], dim=-1))))
 
     def decode_step(self, previous: torch.Tensor, state: torch.Tensor, keys: torch.Tensor,
                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One decoder step: ``z_t = GRU(embed(y_{t-1}), z_{t-1})``, attention of ``z_t`` over the keys, readout.
 
-        ``previous (B,)`` holds the tokens ``y_{t-1}``, ``state (1, B, 2H)`` is ``z_{t-1}``, ``keys
-        (B, S, 2H)`` and ``mask (B, 1, S)`` come from :meth:`encode`. Returns the logits ``(B, V)``,
-        the new state ``z_t`` ``(1, B, 2H)`` and the attention weights ``(B, S)``.
+        ``previous (B,)`` holds the tokens ``y_{t-1}``, ``state (1, B, W)`` is ``z_{t-1}``, ``keys
+        (B, n_src, W)`` and ``mask (B, 1, n_src)`` come from :meth:`encode`. Returns the logits ``(B, V)``,
+        the new state ``z_t`` ``(1, B, W)`` and the attention weights ``(B, n_src)``.
         """
         previous = check_tensor("previous", previous, ndim=1)
         step_state, state = self.decoder(self.target_embedding(previous[:, None]), state)
-        logits, weights = self.readout(step_state, keys, mask)
-        return logits[:, 0], state, weights[:, 0]
+        context, weights = attend(step_state, keys, score=self.score, mask=mask)
+        return self.readout(context, step_state)[:, 0], state, weights[:, 0]
 
     def forward(self, source: torch.Tensor, lengths: torch.Tensor, target_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher forcing: the decoder reads the true previous tokens ``target_input (B, T)``."""
+        """Teacher forcing: logits ``(B, n_tgt, V)`` and weights ``(B, n_tgt, n_src)`` for the true previous
+        tokens ``target_input (B, n_tgt)``."""
         keys, mask, state = self.encode(source, lengths)
         decoder_states, _ = self.decoder(self.target_embedding(target_input), state)
-        return self.readout(decoder_states, keys, mask)
+        context, weights = attend(decoder_states, keys, score=self.score, mask=mask)
+        return self.readout(context, decoder_states), weights
+
+
+class BahdanauSeq2Seq(Seq2Seq):
+    """:class:`Seq2Seq` with the decoder step of Bahdanau et al. (2015): attend first, then the GRU step.
+
+    - attention with the *previous* state as the query: ``alpha_t = softmax_j s(z_{t-1}, h_j)`` over the
+      real source positions, ``c_t = sum_j alpha_tj h_j``;
+    - decoder: ``z_t = GRU([embed(y_{t-1}) ; c_t], z_{t-1})``, so ``model.decoder`` reads
+      ``embed_dim + W`` numbers;
+    - output: ``p(y_t | y_<t, x) = softmax(W_out tanh(W_c [c_t ; z_t]))``, :class:`Seq2Seq`'s readout
+      (Bahdanau et al.'s maxout layer also reads ``embed(y_{t-1})``; this model keeps one readout for both).
+
+    The encoder, the first state and the scoring functions are those of :class:`Seq2Seq`. Every step
+    needs the state of the step before to attend, so teacher forcing runs the steps one by one.
+    """
+
+    context_in_gru = True
+
+    def decode_step(self, previous: torch.Tensor, state: torch.Tensor, keys: torch.Tensor,
+                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step: attention of ``z_{t-1}`` over the keys, ``z_t = GRU([embed(y_{t-1}) ; c_t], z_{t-1})``, readout.
+
+        Arguments and results as in :meth:`Seq2Seq.decode_step`: ``previous (B,)``, ``state (1, B, W)``,
+        ``keys (B, n_src, W)``, ``mask (B, 1, n_src)`` -> logits ``(B, V)``, ``z_t`` ``(1, B, W)``, weights ``(B, n_src)``.
+        """
+        previous = check_tensor("previous", previous, ndim=1)
+        context, weights = attend(state.transpose(0, 1), keys, score=self.score, mask=mask)  # query z_{t-1}
+        step_state, state = self.decoder(torch.cat([self.target_embedding(previous[:, None]), context], dim=-1), state)
+        return self.readout(context, step_state)[:, 0], state, weights[:, 0]
+
+    def forward(self, source: torch.Tensor, lengths: torch.Tensor, target_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher forcing, one :meth:`decode_step` per position of ``target_input (B, n_tgt)``: logits
+        ``(B, n_tgt, V)`` and weights ``(B, n_tgt, n_src)``."""
+        target_input = check_tensor("target_input", target_input, ndim=2)
+        keys, mask, state = self.encode(source, lengths)
+        logits, weights = [], []
+        for t in range(target_input.shape[1]):
+            step_logits, state, step_weights = self.decode_step(target_input[:, t], state, keys, mask)
+            logits.append(step_logits)
+            weights.append(step_weights)
+        return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
 
 
 @torch.no_grad()
@@ -119,7 +167,7 @@ def greedy_decode(model: Seq2Seq, source: torch.Tensor, lengths: torch.Tensor, m
     """Decode by feeding back the most likely token ``y_t = argmax p(y | y_<t, x)``, at most ``max_len`` steps.
 
     Returns the tokens ``(B, max_len)`` (``<pad>`` after a sequence's ``</s>``) and the attention
-    weights ``(B, max_len, S)`` of every step (zero after ``</s>``). The model's mode is restored.
+    weights ``(B, max_len, n_src)`` of every step (zero after ``</s>``). The model's mode is restored.
     """
     _check_model(model)
     max_len = check_int("max_len", max_len, minimum=1)

@@ -20,7 +20,7 @@ from ._framework import (
 from ._registry import STARS, Exercise, Progress, catalogue, exercise, hint, progress, progress_file
 from .attention import (
     check_additive_score,
-    check_decoder_step,
+    check_bahdanau_step,
     check_masked_softmax,
     check_temperature_gradient,
     check_var_qk,
@@ -92,13 +92,13 @@ __all__ = [
     "check_accuracy",
     "check_additive_score",
     "check_alpha_for_sequences",
+    "check_bahdanau_step",
     "check_cached_step",
     "check_causal_mask",
     "check_consistency_prediction",
     "check_cross_attention",
     "check_decay_factor",
     "check_decoder_block",
-    "check_decoder_step",
     "check_decoding_scores",
     "check_downscale_dropout",
     "check_dropconnect_forward",

@@ -2,7 +2,8 @@
 
 1. the variance of a dot product (derive), 2. the additive score on batched input (implement),
 3. how the gradient through the softmax depends on the temperature (predict), 4. the masked softmax
-(implement), 5. one step of the attention decoder of :class:`attnreg.seq2seq.Seq2Seq` (assemble).
+(implement), 5. one step of Bahdanau's attention decoder, :class:`attnreg.seq2seq.BahdanauSeq2Seq`
+(assemble).
 """
 
 from __future__ import annotations
@@ -421,53 +422,65 @@ def check_masked_softmax(masked_softmax: Callable[[torch.Tensor, torch.Tensor], 
     return run_check("check_masked_softmax", masked_softmax, cases, verbose)
 
 
-# --- Exercise 5: one step of the attention decoder --------------------------------------------
+# --- Exercise 5: one step of Bahdanau's attention decoder -------------------------------------
 
-def _decoder_step(model: Any, previous: torch.Tensor, state: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor, *,
-                  mode: str = "correct") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The step of :meth:`attnreg.seq2seq.Seq2Seq.decode_step` from its parts, and with ``mode`` the classic bugs."""
+def _bahdanau_step(model: Any, previous: torch.Tensor, state: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor, *,
+                   mode: str = "correct") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The step of :meth:`attnreg.seq2seq.BahdanauSeq2Seq.decode_step` from its parts, and with ``mode`` the classic bugs."""
     from ..attention import ScaledDotScore, masked_softmax
 
-    z, new_state = model.decoder(model.target_embedding(previous[:, None]), state)  # (B, 1, W), (1, B, W)
-    query = state.transpose(0, 1) if mode == "old_state_query" else z
-    score = ScaledDotScore() if mode == "scaled_default" else model.score
-    scores = score(query, keys)  # (B, 1, S)
-    if mode == "no_mask":
-        weights = torch.softmax(scores, dim=-1)
-    elif mode == "wrong_axis":
-        weights = masked_softmax(scores, mask, dim=-2)
-    else:
-        weights = masked_softmax(scores, mask)
-    context = weights @ keys
-    pair = [z, context] if mode == "swap_concat" else [context, z]
-    combined = model.combine(torch.cat(pair, dim=-1))
+    def attention(query: torch.Tensor) -> torch.Tensor:  # (B, 1, n_src)
+        scores = (ScaledDotScore() if mode == "scaled_default" else model.score)(query, keys)
+        if mode == "no_mask":
+            return torch.softmax(scores, dim=-1)
+        return masked_softmax(scores, mask, dim=-2 if mode == "wrong_axis" else -1)
+
+    old = state.transpose(0, 1)  # z_{t-1} as (B, 1, W)
+    weights = attention(old)
+    context = weights @ keys  # c_t: (B, 1, W)
+    embedded = model.target_embedding(previous[:, None])
+    fed = {"zero_context": torch.zeros_like(context), "state_as_input": old}.get(mode, context)
+    gru_input = torch.cat([fed, embedded] if mode == "swap_input" else [embedded, fed], dim=-1)
+    z, new_state = model.decoder(gru_input, state)
+    if mode == "new_state_query":  # attends a second time, with z_t, for the readout and the weights
+        weights = attention(z)
+        context = weights @ keys
+    read = old if mode == "old_state_readout" else z
+    combined = model.combine(torch.cat([read, context] if mode == "swap_concat" else [context, read], dim=-1))
     logits = model.output(combined if mode == "no_tanh" else torch.tanh(combined))[:, 0]
     if mode == "probabilities":
         logits = torch.softmax(logits, dim=-1)
     return logits, state if mode == "return_old_state" else new_state, weights[:, 0]
 
 
-DECODER_BUGS = {
+BAHDANAU_BUGS = {
     "the padded source positions got weight: pass the key mask to the softmax (masked_softmax(scores, mask))": "no_mask",
-    "you scored the keys against the state before the GRU step, z_{t-1} (Bahdanau's order); this model attends with "
-    "the new state z_t = GRU(embed(y_{t-1}), z_{t-1}), the GRU's output": "old_state_query",
-    "you scored with the scaled dot product (attend's default score): use the model's own scoring module, model.score": "scaled_default",
+    "you attended with the new state z_t (Luong's order, the chapter's model): in Bahdanau's arrangement the query is the "
+    "previous state z_{t-1}, and the one context c_t it gives feeds both the GRU and the readout": "new_state_query",
+    "you scored with the scaled dot product (attend's default score): use the model's own scoring module, model.score":
+        "scaled_default",
     "softmax over the wrong axis: normalise over the source positions, the last axis": "wrong_axis",
+    "the GRU's input has no context: it reads [embed(y_{t-1}) ; c_t], the embedding and the context": "zero_context",
+    "you fed the previous state z_{t-1} to the GRU in place of the context: its input is [embed(y_{t-1}) ; c_t], and "
+    "the state goes in as the GRU's hidden state": "state_as_input",
+    "the GRU's input is [embed(y_{t-1}) ; c_t], the embedding first: torch.cat([embedded, context], dim=-1)": "swap_input",
     "the combine layer expects [c_t ; z_t], the context first: torch.cat([context, z], dim=-1)": "swap_concat",
+    "the readout uses the new state z_t, the GRU's output, not the state z_{t-1} you were given": "old_state_readout",
     "the tanh is missing: the output layer reads tanh(W_c [c_t ; z_t])": "no_tanh",
     "return the logits, before the softmax (cross-entropy and argmax take logits)": "probabilities",
-    "you returned the state you were given: return the GRU's new state z_t, from which the next step continues": "return_old_state",
+    "you returned the state you were given: return the GRU's new state z_t, from which the next step continues":
+        "return_old_state",
 }
 FORBIDDEN = ("readout", "decode_step", "forward")
 
 
-def _decoder_fixture(score: str, seed: int) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A small random Seq2Seq, a batch of sources of different lengths and a target batch."""
-    from ..seq2seq import Seq2Seq
+def _bahdanau_fixture(score: str, seed: int) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A small random BahdanauSeq2Seq, a batch of sources of different lengths and a target batch."""
+    from ..seq2seq import BahdanauSeq2Seq
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Seq2Seq(11, 9, score=score, embed_dim=5, hidden_dim=6)
+        model = BahdanauSeq2Seq(11, 9, score=score, embed_dim=5, hidden_dim=6)
         with torch.no_grad():  # larger weights than at initialisation, so that every bug shows in the numbers
             for p in model.parameters():
                 p.mul_(2.0)
@@ -480,6 +493,23 @@ def _decoder_fixture(score: str, seed: int) -> tuple[Any, torch.Tensor, torch.Te
     return model, source, lengths, target
 
 
+class _CheckedGRU:
+    """The model's GRU as the learner sees it: it names the Luong order when it gets the embedding alone."""
+
+    def __init__(self, gru: torch.nn.GRU, embed_dim: int) -> None:
+        self._gru, self._embed_dim = gru, embed_dim
+
+    def __call__(self, x: torch.Tensor, *args: Any) -> Any:
+        if isinstance(x, torch.Tensor) and x.shape[-1] == self._embed_dim != self._gru.input_size:
+            raise Feedback(f"model.decoder got the embedding alone (width {self._embed_dim}), as in the chapter's Luong "
+                           f"step: this GRU reads [embed(y_{{t-1}}) ; c_t] (width {self._gru.input_size}), so attend "
+                           "first, with the previous state z_{t-1} as the query, and feed the context to the GRU")
+        return self._gru(x, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._gru, name)
+
+
 class _Parts:
     """The model as the learner sees it: every part, but not the step itself."""
 
@@ -488,23 +518,25 @@ class _Parts:
 
     def __getattr__(self, name: str) -> Any:
         if name in FORBIDDEN:
-            raise Feedback(f"model.{name} computes the step for you: assemble it from the parts (model.target_embedding, "
-                           "model.decoder, model.score, masked_softmax, model.combine, model.output)")
+            raise Feedback(f"model.{name} computes the step for you: assemble it from the parts (model.score, "
+                           "masked_softmax, model.target_embedding, model.decoder, model.combine, model.output)")
+        if name == "decoder":
+            return _CheckedGRU(self._model.decoder, self._model.target_embedding.embedding_dim)
         return getattr(self._model, name)
 
 
-@exercise(chapter='01_attention', number=5, title='one step of the attention decoder', stars=3, kind='implement', practises='embedding, GRU step, scoring, masked softmax, context and readout assembled and checked end to end',
-          hints=['The order of this model (Luong): first the GRU step, `z, new_state = model.decoder(model.target_embedding(previous[:, None]), state)`, then attention with z (shape (B, 1, W)) as the one query.',
-                 'Scores `model.score(z, keys)` are (B, 1, S); `masked_softmax(scores, mask)` with the mask from encode; the context is `weights @ keys`.',
-                 'Readout: `model.output(torch.tanh(model.combine(torch.cat([context, z], dim=-1))))`; drop the step axis with `[:, 0]` (not `.squeeze()`, which also drops a batch of one).'])
-def check_decoder_step(decoder_step: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-                       verbose: bool = True) -> CheckResult:
-    """Check ``decoder_step(model, previous, state, keys, mask) -> (logits, new_state, weights)``.
+@exercise(chapter='01_attention', number=5, title="one step of Bahdanau's attention decoder", stars=3, kind='implement', practises="the previous state as the query, the context as the GRU's input: scoring, masked softmax, context, GRU step and readout assembled and checked end to end",
+          hints=['Attention comes first, with the state you were given as the query: `query = state.transpose(0, 1)` is z_{t-1} as (B, 1, W); `weights = masked_softmax(model.score(query, keys), mask)` is (B, 1, n_src) and `context = weights @ keys` is c_t, (B, 1, W).',
+                 'The GRU reads the embedding and the context side by side: `z, new_state = model.decoder(torch.cat([model.target_embedding(previous[:, None]), context], dim=-1), state)`.',
+                 'Readout with the same context and the new state: `model.output(torch.tanh(model.combine(torch.cat([context, z], dim=-1))))`; drop the step axis with `[:, 0]` (not `.squeeze()`, which also drops a batch of one).'])
+def check_bahdanau_step(bahdanau_step: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                        verbose: bool = True) -> CheckResult:
+    """Check ``bahdanau_step(model, previous, state, keys, mask) -> (logits, new_state, weights)``.
 
-    ``model`` is a :class:`attnreg.seq2seq.Seq2Seq`; ``previous (B,)`` the previous tokens; ``state (1, B, W)``
-    the decoder state; ``keys (B, S, W)`` and ``mask (B, 1, S)`` from ``model.encode``. Returns the logits
-    ``(B, V)``, the new state ``(1, B, W)`` and the attention weights ``(B, S)``. Checked against
-    ``Seq2Seq.decode_step``, teacher-forced ``Seq2Seq.forward`` and ``greedy_decode``.
+    ``model`` is a :class:`attnreg.seq2seq.BahdanauSeq2Seq`; ``previous (B,)`` the previous tokens; ``state
+    (1, B, W)`` the decoder state z_{t-1}; ``keys (B, n_src, W)`` and ``mask (B, 1, n_src)`` from ``model.encode``.
+    Returns the logits ``(B, V)``, the new state ``(1, B, W)`` and the attention weights ``(B, n_src)``.
+    Checked against ``BahdanauSeq2Seq.decode_step``, its teacher-forced forward pass and ``greedy_decode``.
     """
     from ..seq2seq import greedy_decode
 
@@ -519,9 +551,9 @@ def check_decoder_step(decoder_step: Callable[..., tuple[torch.Tensor, torch.Ten
         logits, new_state, weights = (expect_tensor(t, name) for t, name in zip(out, ("logits", "new_state", "weights")))
         if any(not torch.equal(a, b) for a, b in zip(copies, args)):
             raise Feedback("your step changed one of its inputs in place (the state, say): return new tensors")
-        B, S = keys.shape[0], keys.shape[1]
+        B, n_src = keys.shape[0], keys.shape[1]
         for name, t, shape in (("logits", logits, (B, model.output.out_features)), ("new_state", new_state, tuple(state.shape)),
-                               ("weights", weights, (B, S))):
+                               ("weights", weights, (B, n_src))):
             if tuple(t.shape) != shape:
                 raise Feedback(f"{name} has shape {tuple(t.shape)}, expected {shape}"
                                + (": with a batch of one, .squeeze() drops the batch axis too; index [:, 0] instead"
@@ -529,13 +561,13 @@ def check_decoder_step(decoder_step: Callable[..., tuple[torch.Tensor, torch.Ten
         return logits, new_state, weights
 
     def compare_one(fn: Callable, score: str, seed: int, batch: slice) -> None:
-        model, source, lengths, target = _decoder_fixture(score, seed)
+        model, source, lengths, target = _bahdanau_fixture(score, seed)
         keys, mask, state = model.encode(source[batch], lengths[batch])
         previous = target[batch, 1]
         mine = run_step(fn, model, previous, state, keys, mask)
         with torch.no_grad():
             expected = model.decode_step(previous, state, keys, mask)
-            bugs = {hint: _decoder_step(model, previous, state, keys, mask, mode=mode) for hint, mode in DECODER_BUGS.items()}
+            bugs = {hint: _bahdanau_step(model, previous, state, keys, mask, mode=mode) for hint, mode in BAHDANAU_BUGS.items()}
         for i, what in ((2, "the weights"), (1, "the new state"), (0, "the logits")):
             expect_close(mine[i], expected[i], what, known_bugs={h: b[i] for h, b in bugs.items()})
 
@@ -549,7 +581,7 @@ def check_decoder_step(decoder_step: Callable[..., tuple[torch.Tensor, torch.Ten
         compare_one(fn, "bilinear", 2, slice(None))
 
     def teacher_forcing(fn: Callable) -> None:
-        model, source, lengths, target = _decoder_fixture("additive", 3)
+        model, source, lengths, target = _bahdanau_fixture("additive", 3)
         with torch.no_grad():
             expected_logits, expected_weights = model(source, lengths, target[:, :-1])
             keys, mask, state = model.encode(source, lengths)
@@ -562,7 +594,7 @@ def check_decoder_step(decoder_step: Callable[..., tuple[torch.Tensor, torch.Ten
         expect_close(torch.stack(logits, 1), expected_logits, "the logits of 5 teacher-forced steps")
 
     def greedy(fn: Callable) -> None:
-        model, source, lengths, _ = _decoder_fixture("additive", 4)
+        model, source, lengths, _ = _bahdanau_fixture("additive", 4)
         expected, _ = greedy_decode(model, source, lengths, max_len=6)
         with torch.no_grad():
             keys, mask, state = model.encode(source, lengths)
@@ -579,7 +611,7 @@ def check_decoder_step(decoder_step: Callable[..., tuple[torch.Tensor, torch.Ten
                            "than greedy_decode")
 
     def gradients(fn: Callable) -> None:
-        model, source, lengths, target = _decoder_fixture("additive", 5)
+        model, source, lengths, target = _bahdanau_fixture("additive", 5)
         keys, mask, state = model.encode(source, lengths)
         logits, new_state, weights = run_step(fn, model, target[:, 1], state, keys, mask)
         if not logits.requires_grad:
@@ -597,8 +629,8 @@ def check_decoder_step(decoder_step: Callable[..., tuple[torch.Tensor, torch.Ten
         ("one step, batch of 3 sources with padding, additive score", one_step),
         ("a batch of one", batch_of_one),
         ("a model with the bilinear score", bilinear_model),
-        ("5 teacher-forced steps equal Seq2Seq.forward", teacher_forcing),
+        ("5 teacher-forced steps equal BahdanauSeq2Seq.forward", teacher_forcing),
         ("greedy decoding with your step equals greedy_decode", greedy),
         ("gradients reach every part of the model", gradients),
     ]
-    return run_check("check_decoder_step", decoder_step, cases, verbose)
+    return run_check("check_bahdanau_step", bahdanau_step, cases, verbose)

@@ -81,43 +81,43 @@ def check_unmasked_training_prediction(prediction: Any, measured: Mapping[str, A
 
 @exercise(chapter=CHAPTER, number=2, title='the cost of decoding with and without a cache', stars=2, kind='derive',
           practises='counting attention scores: recomputing a prefix against caching its keys and values',
-          hints=['Without a cache, step t (t = 1, ..., T) runs the decoder on the whole prefix of t positions: a full '
+          hints=['Without a cache, step t (t = 1, ..., n) runs the decoder on the whole prefix of t positions: a full '
                  't x t matrix of scores (the causal mask zeroes half of them after they are computed).',
                  'With a cache, step t computes one new query and scores it against the t cached keys, its own included. '
-                 'Then add up over t = 1, ..., T: the sums of t and of t^2 have closed forms.'])
+                 'Then add up over t = 1, ..., n: the sums of t and of t^2 have closed forms.'])
 def check_decoding_scores(decoding_scores: Callable[[int], tuple[float, float]], verbose: bool = True) -> CheckResult:
-    """Check ``decoding_scores(T) -> (without_cache, with_cache)``: self-attention scores of one head, one layer, T steps.
+    """Check ``decoding_scores(n) -> (without_cache, with_cache)``: self-attention scores of one head, one layer, n steps.
 
     The right values are never printed.
     """
-    def case_on(T: int) -> Callable[[Callable], None]:
+    def case_on(n: int) -> Callable[[Callable], None]:
         def run(fn: Callable) -> None:
-            value = fn(T)
+            value = fn(n)
             if not isinstance(value, tuple) or len(value) != 2:
-                raise Feedback(f"decoding_scores({T}) must return a pair (without_cache, with_cache), got {value!r}")
+                raise Feedback(f"decoding_scores({n}) must return a pair (without_cache, with_cache), got {value!r}")
             without, with_cache = value
-            right_without, right_with = T * (T + 1) * (2 * T + 1) / 6, T * (T + 1) / 2
+            right_without, right_with = n * (n + 1) * (2 * n + 1) / 6, n * (n + 1) / 2
             if (math.isclose(float(without), right_with) and math.isclose(float(with_cache), right_without)
-                    and T > 1):
+                    and n > 1):
                 raise Feedback("the two numbers are in the wrong order: return (without_cache, with_cache)")
-            expect_derived(without, right_without, f"without_cache for T = {T}", known_bugs={
+            expect_derived(without, right_without, f"without_cache for n = {n}", known_bugs={
                 "you counted only the lower triangle (t (t + 1) / 2 per step): without a cache the whole t x t score "
-                "matrix is computed, and the causal mask hides half of it only afterwards": T * (T + 1) * (T + 2) / 6,
-                "T^3 counts T steps of a full T x T matrix: the prefix at step t has only t positions": T**3,
-                "the last step is missing: step t = T also runs (sum t^2 from 1 to T)": (T - 1) * T * (2 * T - 1) / 6,
-                "that is the cost of one forward pass over the whole target (teacher forcing), not of T decoding steps":
-                    T**2,
+                "matrix is computed, and the causal mask hides half of it only afterwards": n * (n + 1) * (n + 2) / 6,
+                "n^3 counts n steps of a full n x n matrix: the prefix at step t has only t positions": n**3,
+                "the last step is missing: step t = n also runs (sum t^2 from 1 to n)": (n - 1) * n * (2 * n - 1) / 6,
+                "that is the cost of one forward pass over the whole target (teacher forcing), not of n decoding steps":
+                    n**2,
             })
-            expect_derived(with_cache, right_with, f"with_cache for T = {T}", known_bugs={
+            expect_derived(with_cache, right_with, f"with_cache for n = {n}", known_bugs={
                 "with a cache step t still scores its query against t keys, not one: the cache saves the projections "
-                "and the old queries, not the comparison with every earlier key": T,
+                "and the old queries, not the comparison with every earlier key": n,
                 "the newest key is missing: the query at step t also attends to itself (t keys, not t - 1)":
-                    T * (T - 1) / 2,
-                "T^2 would score every step against all T keys: at step t only t keys exist": T**2,
+                    n * (n - 1) / 2,
+                "n^2 would score every step against all n keys: at step t only t keys exist": n**2,
             })
         return run
 
-    cases = [("T = 10", case_on(10)), ("T = 11 (one date)", case_on(11)), ("T = 1", case_on(1)), ("T = 100", case_on(100))]
+    cases = [("n = 10", case_on(10)), ("n = 11 (one date)", case_on(11)), ("n = 1", case_on(1)), ("n = 100", case_on(100))]
     return run_check("check_decoding_scores", decoding_scores, cases, verbose)
 
 
@@ -134,7 +134,8 @@ def _merge(x: torch.Tensor) -> torch.Tensor:
 def _multihead(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, keep: torch.Tensor | None,
                W_q: torch.Tensor, W_o: torch.Tensor, num_heads: int, *, scale: float | None = None,
                softmax_dim: int = -1, project_output: bool = True, invert: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention of ``query (B, T, E)`` to split ``keys``/``values`` ``(B, h, S, d)``; ``keep`` broadcasts to ``(B, h, T, S)``."""
+    """Attention of ``query (B, n_tgt, d_model)`` to split ``keys``/``values`` ``(B, h, n_src, d)``; ``keep`` broadcasts to
+    ``(B, h, n_tgt, n_src)``."""
     q = _heads(query @ W_q, num_heads)
     d = q.shape[-1]
     scores = q @ keys.transpose(-2, -1) * (1 / math.sqrt(d) if scale is None else scale)
@@ -165,15 +166,16 @@ def _expect_pair(value: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 @exercise(chapter=CHAPTER, number=3, title='one cross-attention step', stars=2, kind='implement',
           practises='queries from the decoder, keys and values from the encoder, a padding mask on the source',
-          hints=['Queries come from the decoder: q = y @ W_q, shape (B, T, E); keys and values from the encoder: '
-                 'memory @ W_k and memory @ W_v, shape (B, S, E). Split each into heads: (B, heads, n, E / heads).',
-                 'Scores (B, heads, T, S) scaled by sqrt(E / heads); the mask keep[:, None, None, :] hides padded source '
+          hints=['Queries come from the decoder: q = y @ W_q, shape (B, n_tgt, d_model); keys and values from the encoder: '
+                 'memory @ W_k and memory @ W_v, shape (B, n_src, d_model). Split each into heads: (B, heads, n, d_model / heads).',
+                 'Scores (B, heads, n_tgt, n_src) scaled by sqrt(d_model / heads); the mask keep[:, None, None, :] hides padded source '
                  'positions (no causal mask: the whole source is known). Merge the heads and multiply by W_o.'])
 def check_cross_attention(cross_attention: Callable[..., tuple[torch.Tensor, torch.Tensor]],
                           verbose: bool = True) -> CheckResult:
-    """Check ``cross_attention(y, memory, keep, W_q, W_k, W_v, W_o, num_heads) -> (output (B, T, E), weights (B, heads, T, S))``.
+    """Check ``cross_attention(y, memory, keep, W_q, W_k, W_v, W_o, num_heads) -> (output (B, n_tgt, d_model), weights
+    (B, heads, n_tgt, n_src))``.
 
-    Row-vector convention (``q = y @ W_q``), no biases; ``keep (B, S)`` is True at real source positions.
+    Row-vector convention (``q = y @ W_q``), no biases; ``keep (B, n_src)`` is True at real source positions.
     """
     gen = torch.Generator().manual_seed(0)
 
@@ -193,9 +195,9 @@ def check_cross_attention(cross_attention: Callable[..., tuple[torch.Tensor, tor
                 raise Feedback("your function changed y or memory in place: compute new tensors instead")
             head_dim = E // num_heads
             bugs = {
-                "no scaling: divide the scores by sqrt(E / heads), the width of one head": {"scale": 1.0},
-                f"you scaled by sqrt(E) = sqrt({E}); each head's scores are divided by the square root of its own width "
-                f"E / heads = {head_dim}": {"scale": 1 / math.sqrt(E)},
+                "no scaling: divide the scores by sqrt(d_model / heads), the width of one head": {"scale": 1.0},
+                f"you scaled by sqrt(d_model) = sqrt({E}); each head's scores are divided by the square root of its own width "
+                f"d_model / heads = {head_dim}": {"scale": 1 / math.sqrt(E)},
                 "softmax over the wrong axis: each query's weights must add up to 1 over the source positions (dim=-1)":
                     {"softmax_dim": -2},
                 "the padding mask is ignored: padded source positions must get weight 0": {"ignore_mask": True},
@@ -206,24 +208,24 @@ def check_cross_attention(cross_attention: Callable[..., tuple[torch.Tensor, tor
                 "the output projection W_o is missing: merge the heads, then multiply by W_o": {"project_output": False},
             }
             if num_heads == 1:
-                bugs.pop(f"you scaled by sqrt(E) = sqrt({E}); each head's scores are divided by the square root of its own width "
-                         f"E / heads = {head_dim}")
+                bugs.pop(f"you scaled by sqrt(d_model) = sqrt({E}); each head's scores are divided by the square root of its own width "
+                         f"d_model / heads = {head_dim}")
             if all(n == S for n in lengths):
                 for name in [b for b, kw in bugs.items() if "ignore_mask" in kw or "invert" in kw]:
                     bugs.pop(name)
             expected = _cross_attention(*args)
             values = {hint: _cross_attention(*args, **kwargs) for hint, kwargs in bugs.items()}
             if weights.shape == (B, num_heads, S, T) and S != T:
-                raise Feedback("the weights have shape (B, heads, S, T): the queries must come from the decoder (y) "
+                raise Feedback("the weights have shape (B, heads, n_src, n_tgt): the queries must come from the decoder (y) "
                                "and the keys and values from the encoder (memory)")
             expect_close(weights, expected[1], "weights", known_bugs={h: v[1] for h, v in values.items()})
             expect_close(output, expected[0], "output", known_bugs={h: v[0] for h, v in values.items()})
         return run
 
     cases = [
-        ("one head, no padding (B=2, T=3, S=5, E=4)", case_on(2, 3, 5, 4, 1, [5, 5])),
-        ("two heads, padded sources (B=3, T=4, S=6, E=8)", case_on(3, 4, 6, 8, 2, [6, 3, 1])),
-        ("four heads, a target longer than the source (T=7, S=4, E=8)", case_on(2, 7, 4, 8, 4, [4, 2])),
+        ("one head, no padding (B=2, n_tgt=3, n_src=5, d_model=4)", case_on(2, 3, 5, 4, 1, [5, 5])),
+        ("two heads, padded sources (B=3, n_tgt=4, n_src=6, d_model=8)", case_on(3, 4, 6, 8, 2, [6, 3, 1])),
+        ("four heads, a target longer than the source (n_tgt=7, n_src=4, d_model=8)", case_on(2, 7, 4, 8, 4, [4, 2])),
     ]
     return run_check("check_cross_attention", cross_attention, cases, verbose)
 
@@ -244,15 +246,15 @@ def _cached_step(x, keys, values, W_q, W_k, W_v, W_o, num_heads, *, bug: str | N
 
 @exercise(chapter=CHAPTER, number=4, title='one cached decoding step', stars=2, kind='implement',
           practises='a key/value cache: project only the newest position, append, attend to everything cached',
-          hints=['Project the newest position x (B, 1, E) into its query, key and value, and split each into heads '
+          hints=['Project the newest position x (B, 1, d_model) into its query, key and value, and split each into heads '
                  '(B, heads, 1, d). Append the key and value to the cache along the positions axis (dim=2).',
                  'The query attends to all cached keys, its own included, without a mask: the cache holds exactly the '
                  'positions the causal mask allows. Scale by sqrt(d), merge the heads, multiply by W_o.'])
 def check_cached_step(cached_step: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
                       verbose: bool = True) -> CheckResult:
-    """Check ``cached_step(x, keys, values, W_q, W_k, W_v, W_o, num_heads) -> (output (B, 1, E), keys, values)``.
+    """Check ``cached_step(x, keys, values, W_q, W_k, W_v, W_o, num_heads) -> (output (B, 1, d_model), keys, values)``.
 
-    ``keys``/``values`` ``(B, heads, t, E / heads)`` hold the t earlier positions (t may be 0); the
+    ``keys``/``values`` ``(B, heads, t, d_model / heads)`` hold the t earlier positions (t may be 0); the
     returned ones hold t + 1. Row-vector convention, no biases.
     """
     gen = torch.Generator().manual_seed(1)
@@ -312,9 +314,9 @@ def check_cached_step(cached_step: Callable[..., tuple[torch.Tensor, torch.Tenso
         expect_close(torch.cat(outputs, dim=1), full, "the outputs of five cached steps")
 
     cases = [
-        ("an empty cache: the first step (B=2, E=4, one head)", case_on(2, 0, 4, 1)),
-        ("three cached positions, two heads (E=8)", case_on(3, 3, 8, 2)),
-        ("six cached positions, four heads (E=8)", case_on(1, 6, 8, 4)),
+        ("an empty cache: the first step (B=2, d_model=4, one head)", case_on(2, 0, 4, 1)),
+        ("three cached positions, two heads (d_model=8)", case_on(3, 3, 8, 2)),
+        ("six cached positions, four heads (d_model=8)", case_on(1, 6, 8, 4)),
         ("five steps from an empty cache equal causal self-attention over the five positions", equals_causal_attention),
     ]
     return run_check("check_cached_step", cached_step, cases, verbose)
@@ -366,12 +368,12 @@ def _torch_reference(layer: nn.TransformerDecoderLayer, y: torch.Tensor, memory:
                  'layer.linear2(activation(layer.linear1(h))), the norms layer.norm1, norm2, norm3.',
                  'Post-norm: y = norm1(y + SA(y)), y = norm2(y + CA(y, memory)), y = norm3(y + FF(y)). Pre-norm: '
                  'y = y + SA(norm1(y)), y = y + CA(norm2(y), memory), y = y + FF(norm3(y)); the memory is never normalised.',
-                 'Self-attention takes the causal mask causal_mask(T); cross-attention only the source padding mask '
+                 'Self-attention takes the causal mask causal_mask(n_tgt); cross-attention only the source padding mask '
                  'keep[:, None, :] (True = attend), passed by keyword: mha(q, k, v, mask=...).'])
 def check_decoder_block(decoder_block: Callable[..., torch.Tensor], verbose: bool = True) -> CheckResult:
     """Check ``decoder_block(layer, y, memory, keep) -> output``: ``layer`` is an ``nn.TransformerDecoderLayer`` in eval mode.
 
-    ``y (B, T, E)`` is the decoder input, ``memory (B, S, E)`` the encoder output, ``keep (B, S)``
+    ``y (B, n_tgt, d_model)`` is the decoder input, ``memory (B, n_src, d_model)`` the encoder output, ``keep (B, n_src)``
     True at real source positions (or None). The result must equal
     ``layer(y, memory, tgt_mask=<causal>, memory_key_padding_mask=~keep)``; calling ``layer`` itself
     is not allowed.
