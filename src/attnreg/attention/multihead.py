@@ -154,15 +154,17 @@ class MultiHeadAttention(nn.Module):
     def forward(
         self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attend from ``query (batch, n_q, E)`` to ``key``, ``value (batch, n_k, E)``.
+        """Attend from ``query (batch, n_q, embed_dim)`` to ``key``, ``value (batch, n_k, embed_dim)``.
+
+        ``embed_dim`` is the notation page's d_model.
 
         ``mask`` (keyword-only; True = attend) is ``(n_q, n_k)``, ``(batch, n_q, n_k)`` or
         ``(batch, heads, n_q, n_k)``, or anything that broadcasts to one of them:
         ``padding_mask(lengths)[:, None, :]`` masks padded keys. ``nn.MultiheadAttention``'s
         boolean ``attn_mask`` and ``key_padding_mask`` use the opposite convention (True = ignore):
         pass ``~mask`` there. Its fourth positional argument is ``key_padding_mask``, so ours is
-        keyword-only: swapping one class for the other cannot silently invert a mask. Returns ``(output (batch, n_q, E), weights
-        (batch, heads, n_q, n_k))``; ``weights.mean(dim=1)`` is what PyTorch returns by default.
+        keyword-only: swapping one class for the other cannot silently invert a mask. Returns ``(output
+        (batch, n_q, embed_dim), weights (batch, heads, n_q, n_k))``; ``weights.mean(dim=1)`` is what PyTorch returns by default.
         """
         for name, tensor in (("query", query), ("key", key), ("value", value)):
             check_tensor(name, tensor, ndim=3, floating=True)
@@ -195,12 +197,12 @@ class MultiHeadAttention(nn.Module):
             raise ValueError("mha must use kdim = vdim = embed_dim, add_bias_kv=False and add_zero_attn=False")
         has_bias = mha.in_proj_bias is not None
         ours = cls(mha.embed_dim, mha.num_heads, dropout=mha.dropout, bias=has_bias)
-        E = mha.embed_dim
+        d_model = mha.embed_dim
         with torch.no_grad():
             for i, proj in enumerate((ours.q_proj, ours.k_proj, ours.v_proj)):
-                proj.weight.copy_(mha.in_proj_weight[i * E:(i + 1) * E])
+                proj.weight.copy_(mha.in_proj_weight[i * d_model:(i + 1) * d_model])
                 if has_bias:
-                    proj.bias.copy_(mha.in_proj_bias[i * E:(i + 1) * E])
+                    proj.bias.copy_(mha.in_proj_bias[i * d_model:(i + 1) * d_model])
             ours.out_proj.weight.copy_(mha.out_proj.weight)
             if has_bias:
                 ours.out_proj.bias.copy_(mha.out_proj.bias)
