@@ -32,7 +32,30 @@ def _progress_file_in_a_temporary_folder(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("ATTNREG_DATA", str(tmp_path_factory.mktemp("attnreg-data")))
 
 
+@pytest.fixture(autouse=True)
+def _learner_source_lines_hidden(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the checkers' tests, a wrong implementation must be rejected for the reason its test names.
+
+    A checker reports a learner's exception with the learner's source lines; in a test those lines
+    often hold the very message the test expects (``(lambda ...: ..., "message")``), so a wrong
+    implementation that merely crashes would pass the message check. Here the lines are replaced
+    by a placeholder, except in tests marked ``shows_learner_source`` that check the lines themselves.
+    """
+    if not request.path.name.startswith("test_exercises_") or request.node.get_closest_marker("shows_learner_source"):
+        return
+    from attnreg.exercises import _framework
+
+    describe = _framework.describe_exception
+
+    def without_source(error: BaseException, skip: int = 0) -> str:
+        return "\n".join("    line (hidden in tests)" if line.startswith("    line ") else line
+                         for line in describe(error, skip).split("\n"))
+
+    monkeypatch.setattr(_framework, "describe_exception", without_source)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "shows_learner_source: the test checks the learner's source lines in a report")
     option = config.option
     if not getattr(option, "nbval", False) and not getattr(option, "nbval_lax", False):
         return

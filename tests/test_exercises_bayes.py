@@ -126,6 +126,7 @@ def test_tensor_result_is_flagged_but_value_cases_pass():
     assert result.cases[-1].feedback == "prior_lambda must return a Python number, got Tensor"
 
 
+@pytest.mark.shows_learner_source
 def test_learner_exception_is_reported_not_raised():
     result = check_prior_lambda(lambda sigma, tau: sigma / 0, verbose=False)
     assert not result.passed

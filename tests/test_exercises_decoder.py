@@ -172,6 +172,7 @@ def test_cached_step_rejects_classic_bugs(kwargs, message):
     assert not result.passed and message in feedback(result)
 
 
+@pytest.mark.shows_learner_source
 def test_cached_step_more_wrong_answers(capsys):
     assert check_cached_step(cached_step, verbose=False).passed
     assert "return a tuple (output, keys, values)" in feedback(check_cached_step(lambda *a: cached_step(*a)[0], verbose=False))

@@ -6,6 +6,8 @@ import torch
 
 from attnreg.exercises import CheckResult, Feedback, expect_close, expect_derived, expect_number, expect_tensor, run_check
 
+pytestmark = pytest.mark.shows_learner_source  # these tests check the learner's lines in the reports
+
 
 def passing(fn):
     return None
