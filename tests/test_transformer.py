@@ -223,3 +223,16 @@ def test_train_token_classifier_bad_input():
         train_token_classifier(model, SequenceSplit(X, X, X, X), epochs=0, lr=0.1, progress=False)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         train_token_classifier(model, SequenceSplit(X, X, X, X), epochs=1, lr=0.1, optimizer="lbfgs", progress=False)
+
+
+
+@pytest.mark.parametrize("module", [nn.ReLU(), nn.GELU()])
+def test_from_torch_reads_an_activation_given_as_a_module(module):
+    """Both blocks read the activation the same way, whether PyTorch stores a function or a module."""
+    torch.manual_seed(0)
+    encoder = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, activation=module, batch_first=True)
+    decoder = nn.TransformerDecoderLayer(16, 4, 32, dropout=0.0, activation=module, batch_first=True)
+    assert type(TransformerEncoderBlock.from_torch(encoder).feed_forward[1]) is type(module)
+    assert type(TransformerDecoderBlock.from_torch(decoder).feed_forward[1]) is type(module)
+    with pytest.raises(ValueError, match="layer's activation must be ReLU or GELU"):
+        TransformerDecoderBlock.from_torch(nn.TransformerDecoderLayer(16, 4, 32, activation=torch.tanh, batch_first=True))

@@ -38,7 +38,7 @@ from .data.dates import CharVocab, SequencePairs
 from .device import model_device
 from .seq2seq import _check_pairs, train_translation_model
 from .training import History
-from .transformer import TransformerEncoderBlock, _block_parts
+from .transformer import TransformerEncoderBlock, _block_parts, _torch_activation
 
 
 @dataclass
@@ -181,11 +181,7 @@ class TransformerDecoderBlock(nn.Module):
         """A copy of ``layer``'s weights, norm placement, activation and dropout rate."""
         if not isinstance(layer, nn.TransformerDecoderLayer):
             raise TypeError(f"layer must be a torch.nn.TransformerDecoderLayer, got {type(layer).__name__}")
-        activation = {F.relu: "relu", F.gelu: "gelu"}.get(layer.activation)
-        if activation is None:
-            activation = {nn.ReLU: "relu", nn.GELU: "gelu"}.get(type(layer.activation))
-        if activation is None:
-            raise ValueError(f"layer's activation must be ReLU or GELU, got {layer.activation}")
+        activation = _torch_activation(layer)
         ours = cls(layer.linear1.in_features, layer.self_attn.num_heads, layer.linear1.out_features,
                    dropout=layer.dropout.p, activation=activation, norm_first=layer.norm_first,
                    layer_norm_eps=layer.norm1.eps, bias=layer.linear1.bias is not None)

@@ -17,6 +17,17 @@ from .training import History, fit_epochs, make_optimizer
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
+def _torch_activation(layer: nn.TransformerEncoderLayer | nn.TransformerDecoderLayer) -> str:
+    """The name in :data:`ACTIVATIONS` of a PyTorch Transformer layer's activation: PyTorch stores
+    ``F.relu`` or ``F.gelu`` for ``activation="relu"`` or ``"gelu"``, and a module when given one."""
+    name = {F.relu: "relu", F.gelu: "gelu"}.get(layer.activation)
+    if name is None:
+        name = {nn.ReLU: "relu", nn.GELU: "gelu"}.get(type(layer.activation))
+    if name is None:
+        raise ValueError(f"layer's activation must be ReLU or GELU, got {layer.activation}")
+    return name
+
+
 def _block_parts(
     embed_dim: int,
     num_heads: int,
@@ -108,9 +119,7 @@ class TransformerEncoderBlock(nn.Module):
         """A copy of ``layer``'s weights, norm placement, activation and dropout rate."""
         if not isinstance(layer, nn.TransformerEncoderLayer):
             raise TypeError(f"layer must be a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}")
-        activation = {1: "relu", 2: "gelu"}.get(layer.activation_relu_or_gelu)
-        if activation is None:
-            raise ValueError(f"layer's activation must be ReLU or GELU, got {layer.activation}")
+        activation = _torch_activation(layer)
         ours = cls(layer.linear1.in_features, layer.self_attn.num_heads, layer.linear1.out_features,
                    dropout=layer.dropout.p, activation=activation, norm_first=layer.norm_first,
                    layer_norm_eps=layer.norm1.eps, bias=layer.linear1.bias is not None)
