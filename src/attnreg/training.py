@@ -140,9 +140,10 @@ def fit_epochs(
     last epoch, ``evaluate_splits()`` returns ``{"train": (loss, acc), "test": (loss, acc)}``,
     recorded in the :class:`History` with the epoch's number (``eval_every=1``: after every epoch;
     ``eval_every >= epochs``: after the last one only). The time of every epoch's training steps is
-    recorded, evaluation excluded. Evaluation draws no random numbers, so ``eval_every`` changes
-    neither the training nor the final metrics. ``progress=None`` shows a bar unless
-    :func:`progress_enabled` says to stay quiet.
+    recorded, evaluation excluded. When ``evaluate_splits`` draws no random numbers (the
+    evaluations of this package run in eval mode), ``eval_every`` changes neither the training nor
+    the final metrics. ``progress=None`` shows a bar unless :func:`progress_enabled` says to stay
+    quiet.
     """
     epochs = check_int("epochs", epochs, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
