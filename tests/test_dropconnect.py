@@ -10,7 +10,7 @@ from attnreg.dropconnect import (
     DropConnectLinear,
     apply_dropconnect_masks,
     dropconnect_linear,
-    peak_tensor_bytes,
+    saved_tensor_bytes,
     preactivation_moments,
     relu_gaussian_mean,
     with_dropconnect,
@@ -302,10 +302,10 @@ def test_with_dropconnect_fuses_linear_and_activation():
     assert not torch.allclose(model(x), expected)
 
 
-def test_memory_stays_bounded_as_the_batch_grows():
+def test_chunked_masks_are_not_saved_for_backward():
     weight = torch.randn(64, 64, requires_grad=True)
 
-    def peak(batch: int, chunked: bool) -> int:
+    def saved(batch: int, chunked: bool) -> int:
         x = torch.randn(batch, 64)
 
         def step() -> None:
@@ -316,22 +316,29 @@ def test_memory_stays_bounded_as_the_batch_grows():
                 out = apply_dropconnect_masks(x, weight, None, mask, None, 0.5)
             out.sum().backward()
 
-        return peak_tensor_bytes(step)
+        return saved_tensor_bytes(step, exclude=[weight])
 
     mask_bytes = 64 * 64 * 4  # one example's float mask
-    assert peak(512, chunked=False) > 512 * mask_bytes  # the naive way holds every example's mask
-    assert peak(512, chunked=True) < 3 * 16 * mask_bytes + 512 * 64 * 4 * 4  # a few chunks + O(batch x width)
-    assert peak(512, chunked=True) < 1.2 * peak(64, chunked=True) + 512 * 64 * 4 * 4
+    assert saved(512, chunked=False) >= 512 * mask_bytes  # the naive way keeps every example's mask
+    assert saved(512, chunked=True) == 512 * 64 * 4  # only the input: the masks are redrawn in backward
+    assert saved(512, chunked=True) == 8 * saved(64, chunked=True)
 
 
-def test_peak_tensor_bytes_counts_what_is_alive_at_once():
-    def two_at_once() -> None:
-        a = torch.empty(1000)
-        b = torch.empty(2000)
-        del a, b
-        torch.empty(500)
-
-    assert peak_tensor_bytes(two_at_once) == 12000
+def test_saved_tensor_bytes_counts_what_backward_needs():
+    torch.manual_seed(0)
+    layer = nn.Linear(5, 3)
+    x = torch.randn(4, 5)
+    one_input = 4 * 5 * 4  # the input of x @ W^T, kept for the weight's gradient
+    assert saved_tensor_bytes(lambda: layer(x).sum().backward(), exclude=layer.parameters()) == one_input
+    two_passes = lambda: layer(torch.cat([x, x])).sum().backward()  # as R-Drop's rdrop_forward does
+    assert saved_tensor_bytes(two_passes, exclude=layer.parameters()) == 2 * one_input
+    x_grad = x.clone().requires_grad_()  # its gradient needs W as well: W counts unless excluded
+    assert saved_tensor_bytes(lambda: layer(x_grad).sum()) == one_input + 3 * 5 * 4
+    assert saved_tensor_bytes(lambda: torch.relu(layer(x)).sum(), exclude=layer.parameters()) == one_input + 4 * 3 * 4
+    view_saved_twice = lambda: (x_grad[:2] * x_grad[:2]).sum()  # one storage, counted once
+    assert saved_tensor_bytes(view_saved_twice) == one_input
+    with torch.no_grad():
+        assert saved_tensor_bytes(lambda: layer(x)) == 0
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -379,7 +386,8 @@ def test_cuda_matches_explicit_masks():
         (lambda: with_dropconnect(mlp([4, 3, 2]), 1), TypeError, r"model\[1\] must be a torch.nn.Linear, got ReLU"),
         (lambda: with_dropconnect(mlp([4, 3, 2]), 0, activation=torch.tanh), TypeError, "activation is taken from model"),
         (lambda: with_dropconnect(nn.Linear(3, 3), 0), TypeError, "model must be a torch.nn.Sequential, got Linear"),
-        (lambda: peak_tensor_bytes(3), TypeError, "fn must be callable, got int"),
+        (lambda: saved_tensor_bytes(3), TypeError, "fn must be callable, got int"),
+        (lambda: saved_tensor_bytes(lambda: None, exclude=[3]), TypeError, r"exclude\[0\] must be a torch.Tensor, got int"),
     ],
 )
 def test_bad_input(call, error, message):

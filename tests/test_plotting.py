@@ -50,11 +50,34 @@ def test_plot_history_draws_train_and_test_per_run():
     assert len(plot_history(history()).axes[0].lines) == 2
 
 
+def test_plot_history_draws_each_metric_at_its_evaluated_epoch():
+    sparse = History([1.0, 0.5, 0.4], [0.5, 0.8, 0.9], [1.1, 0.7, 0.6], [0.4, 0.7, 0.8], [0.1] * 7, [3, 6, 7])
+    ax_loss, ax_acc = plot_history(sparse).axes
+    assert list(ax_loss.lines[0].get_xdata()) == [3, 6, 7] and list(ax_acc.lines[1].get_ydata()) == [0.4, 0.7, 0.8]
+    assert list(plot_history(history()).axes[0].lines[0].get_xdata()) == [1, 2, 3]  # filled by hand
+
+
+def test_plot_history_legend_below_covers_no_panel():
+    runs = {f"run {i}": history(offset=i / 10) for i in range(4)}
+    fig = plot_history(runs, title="four runs", legend="below")
+    assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends) == 1
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert labels == ["run 0", "run 1", "run 2", "run 3", "train", "test"]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend_top = fig.legends[0].get_window_extent(renderer).y1
+    assert all(ax.get_tightbbox(renderer).y0 >= legend_top for ax in fig.axes)  # panels and their labels above it
+    assert fig.get_figwidth() <= MAX_WIDTH
+    assert plot_history(history()).axes[1].get_legend() is not None  # the default keeps the legend inside
+
+
 def test_plot_history_bad_input():
     with pytest.raises(ValueError, match="histories must hold at least one History"):
         plot_history({})
     with pytest.raises(TypeError, match=r"histories\['x'\] must be a History, got list"):
         plot_history({"x": [0.1]})
+    with pytest.raises(ValueError, match="legend must be one of 'inside', 'below', got 'outside'"):
+        plot_history(history(), legend="outside")
 
 
 def test_plot_heatmap_shows_the_matrix_with_labels():

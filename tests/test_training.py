@@ -124,6 +124,8 @@ def test_empty_history_has_no_final():
         ({"weight_decay": -1.0}, ValueError, "weight_decay must be a finite number >= 0"),
         ({"optimizer": "rmsprop"}, ValueError, "optimizer must be one of 'sgd', 'adam', 'adamw', got 'rmsprop'"),
         ({"optimizer": "adam", "momentum": 0.9}, ValueError, "momentum applies to optimizer='sgd' only"),
+        ({"eval_every": 0}, ValueError, r"eval_every must be an integer in \[1, inf\], got 0"),
+        ({"eval_every": 2.0}, TypeError, "eval_every must be an integer, got 2.0"),
     ],
 )
 def test_bad_training_arguments(kwargs, error, message):
@@ -163,7 +165,48 @@ def test_fit_epochs_visits_every_index_once_per_epoch_and_records_the_evaluation
     for epoch in (seen[:3], seen[3:]):
         assert sorted(torch.cat(epoch).tolist()) == list(range(10))
     assert history.train_loss == [1.0, 3.0] and history.test_acc == [0.2, 0.4]
-    assert len(history.epoch_seconds) == 2
+    assert len(history.epoch_seconds) == 2 and history.eval_epochs == [1, 2] and history.epochs == 2
+
+
+@pytest.mark.parametrize("epochs, eval_every, expected", [(7, 1, [1, 2, 3, 4, 5, 6, 7]), (7, 3, [3, 6, 7]),
+                                                          (6, 3, [3, 6]), (7, 7, [7]), (7, 50, [7])])
+def test_fit_epochs_evaluates_every_eval_every_epochs_and_after_the_last(epochs, eval_every, expected):
+    model = nn.Linear(1, 1)
+    calls = []
+
+    def evaluate_splits() -> dict[str, tuple[float, float]]:
+        calls.append(None)
+        return {"train": (0.0, float(len(calls))), "test": (1.0, float(len(calls)))}
+
+    history = fit_epochs(model, lambda idx: model(torch.ones(len(idx), 1)).pow(2).mean(), 4, evaluate_splits,
+                         torch.optim.SGD(model.parameters(), lr=0.1), epochs=epochs, batch_size=2,
+                         eval_every=eval_every, progress=False)
+    assert history.eval_epochs == expected and history.epoch_numbers() == expected
+    assert history.test_acc == [float(i) for i in range(1, len(expected) + 1)] and len(calls) == len(expected)
+    assert len(history.epoch_seconds) == epochs and history.epochs == epochs
+
+
+def test_eval_every_changes_only_which_epochs_are_measured():
+    def run(eval_every: int) -> tuple[History, nn.Module]:
+        set_seed(4)
+        model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+        history = train_classifier(model, blobs(), epochs=6, lr=0.05, batch_size=8, seed=4, device="cpu",
+                                   progress=False, eval_every=eval_every)
+        return history, model
+
+    every, every_model = run(1)
+    sparse, sparse_model = run(4)
+    assert sparse.eval_epochs == [4, 6] and sparse.epochs == every.epochs == 6
+    assert sparse.test_loss == [every.test_loss[3], every.test_loss[5]]
+    assert sparse.train_acc == [every.train_acc[3], every.train_acc[5]]
+    assert sparse.final() == every.final()
+    assert all(torch.equal(a, b) for a, b in zip(every_model.state_dict().values(), sparse_model.state_dict().values()))
+
+
+def test_history_filled_by_hand_counts_one_evaluation_per_epoch():
+    history = History(train_loss=[1.0, 0.5], train_acc=[0.5, 0.7], test_loss=[1.1, 0.6], test_acc=[0.4, 0.6])
+    assert history.epoch_numbers() == [1, 2] and history.epochs == 2
+    assert History().epochs == 0 and History().epoch_numbers() == []
 
 
 def test_fit_epochs_draws_the_shuffles_from_a_given_generator():
@@ -184,7 +227,7 @@ def test_fit_epochs_draws_the_shuffles_from_a_given_generator():
 
 
 @pytest.mark.parametrize("name, kwargs", [("epochs", {"epochs": 0}), ("batch_size", {"batch_size": 0}),
-                                          ("num_train", {"num_train": 0})])
+                                          ("num_train", {"num_train": 0}), ("eval_every", {"eval_every": 0})])
 def test_fit_epochs_rejects_bad_counts(name, kwargs):
     model = nn.Linear(1, 1)
     arguments = {"epochs": 1, "batch_size": 1, "num_train": 1} | kwargs

@@ -25,15 +25,12 @@ so memory stays bounded whatever the batch size (time: every mask is drawn twice
 from __future__ import annotations
 
 import math
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from ._validation import check_choice, check_generator, check_int, check_probability, check_tensor
 
@@ -423,46 +420,34 @@ def with_dropconnect(model: nn.Sequential, index: int, **options) -> nn.Sequenti
 # --------------------------------------------------------------------------------------------
 
 
-class _LiveTensorBytes(TorchDispatchMode):
-    """Counts the bytes of tensor storage created by PyTorch operations and still alive."""
+def saved_tensor_bytes(fn: Callable[[], object], exclude: Iterable[torch.Tensor] = ()) -> int:
+    """Bytes of the tensors that autograd saves for the backward pass while ``fn()`` runs.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.live = self.peak = 0
-        self._alive: dict[int, weakref.ref] = {}
-
-    def _track(self, tensor: torch.Tensor) -> None:
-        storage = tensor.untyped_storage()
-        key = storage._cdata
-        if key in self._alive:
-            return
-        size = storage.nbytes()
-        self.live += size
-        self.peak = max(self.peak, self.live)
-
-        def freed(_ref: weakref.ref, key: int = key, size: int = size) -> None:
-            self.live -= size
-            self._alive.pop(key, None)
-
-        self._alive[key] = weakref.ref(storage, freed)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for value in tree_flatten(out)[0]:
-            if isinstance(value, torch.Tensor):
-                self._track(value)
-        return out
-
-
-def peak_tensor_bytes(fn: Callable[[], object]) -> int:
-    """The most bytes of tensor storage that ``fn()`` holds at once, beyond what existed before.
-
-    Every PyTorch operation run by ``fn`` (including a ``backward()`` on the CPU) is intercepted and
-    the storage it allocates is counted until it is freed: the same count on any device, unlike
-    the allocator's own statistics.
+    Every tensor that an operation keeps for its gradient (an input of ``x @ W``, the output of a
+    ReLU, a dropout mask, what a custom :class:`torch.autograd.Function` passes to
+    ``save_for_backward``) goes through the public hooks :class:`torch.autograd.graph.saved_tensors_hooks`;
+    the bytes of its storage are counted once per storage, however many operations save it or a
+    view of it. For one forward pass this is the activation memory that the step holds from the
+    forward pass until the backward pass frees it, on any device. It leaves out the temporary
+    buffers an operation frees before it returns, the gradients, and the storages of ``exclude``
+    (a model's parameters, say, which exist whatever the step saves). The counted storages are
+    kept until the function returns, so that no address is reused and counted twice.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    with _LiveTensorBytes() as counter:
+    excluded = set()
+    for i, tensor in enumerate(exclude):
+        check_tensor(f"exclude[{i}]", tensor)
+        excluded.add((tensor.device, tensor.untyped_storage().data_ptr()))
+    counted: dict[tuple[torch.device, int], torch.UntypedStorage] = {}  # kept alive, so no address is reused
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        key = (tensor.device, storage.data_ptr())
+        if key not in excluded:
+            counted[key] = storage
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         fn()
-    return counter.peak
+    return sum(storage.nbytes() for storage in counted.values())

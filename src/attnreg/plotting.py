@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from ._validation import check_int
+from ._validation import check_choice, check_int
 from .training import History
 
 MAX_WIDTH = 8.0  # inches
@@ -54,20 +55,33 @@ def _as_numpy(matrix: Any) -> np.ndarray:
     return np.asarray(matrix)
 
 
-def plot_history(histories: History | Mapping[str, History], title: str | None = None) -> Figure:
-    """Loss and accuracy per epoch: train dashed, test solid, one colour per run.
+#: Where :func:`plot_history` puts its legend.
+LEGEND_PLACES = ("inside", "below")
 
-    ``histories`` is one :class:`~attnreg.training.History` or a mapping from a label to one.
+
+def plot_history(histories: History | Mapping[str, History], title: str | None = None, legend: str = "inside") -> Figure:
+    """Loss and accuracy against the epoch: train dashed, test solid, one colour per run.
+
+    ``histories`` is one :class:`~attnreg.training.History` or a mapping from a label to one; each
+    metric is drawn at the epochs it was measured after (:meth:`History.epoch_numbers`).
+    ``legend="inside"`` lists every curve in the lower right corner of the accuracy panel, which
+    suits one or two runs; ``legend="below"`` puts one entry per run and a key to the line styles
+    under both panels, where it covers no curve, however many runs there are.
     """
+    legend = check_choice("legend", legend, LEGEND_PLACES)
     if isinstance(histories, History):
         histories = {"model": histories}
     if not histories:
         raise ValueError("histories must hold at least one History, got an empty mapping")
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(MAX_WIDTH, 3.4))
-    for i, (label, history) in enumerate(histories.items()):
+    for label, history in histories.items():
         if not isinstance(history, History):
             raise TypeError(f"histories[{label!r}] must be a History, got {type(history).__name__}")
-        epochs = np.arange(1, history.epochs + 1)
+    columns = min(len(histories) + 2, 4)
+    rows = -(-(len(histories) + 2) // columns)
+    height = 3.4 if legend == "inside" else 3.4 + 0.25 * rows
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(MAX_WIDTH, height))
+    for i, (label, history) in enumerate(histories.items()):
+        epochs = np.array(history.epoch_numbers())
         color = f"C{i}"
         ax_loss.plot(epochs, history.train_loss, "--", color=color, label=f"{label} (train)")
         ax_loss.plot(epochs, history.test_loss, "-", color=color, label=f"{label} (test)")
@@ -77,10 +91,18 @@ def plot_history(histories: History | Mapping[str, History], title: str | None =
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    ax_acc.legend(loc="lower right")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    if legend == "inside":
+        ax_acc.legend(loc="lower right")
+        fig.tight_layout()
+        return fig
+    handles = [Line2D([], [], color=f"C{i}", label=label) for i, label in enumerate(histories)]
+    handles += [Line2D([], [], color="0.4", linestyle="--", label="train"),
+                Line2D([], [], color="0.4", linestyle="-", label="test")]
+    bottom = (0.05 + 0.22 * rows) / height  # the share of the figure's height under the panels
+    fig.legend(handles=handles, loc="lower center", ncol=columns, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
 
 

@@ -28,17 +28,31 @@ def cross_entropy_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> to
 
 @dataclass
 class History:
-    """Per-epoch metrics; train and test metrics are measured in eval mode after each epoch."""
+    """Metrics of a training run, measured in eval mode after an epoch.
+
+    ``eval_epochs[i]`` is the epoch (counted from 1) after which ``train_loss[i]``, ``train_acc[i]``,
+    ``test_loss[i]`` and ``test_acc[i]`` were measured: every epoch by default, every ``eval_every``-th
+    epoch and the last one when :func:`fit_epochs` is asked for fewer evaluations. ``epoch_seconds``
+    holds the time of every epoch's training steps, evaluated or not.
+    """
 
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    eval_epochs: list[int] = field(default_factory=list)
+
+    def epoch_numbers(self) -> list[int]:
+        """The epoch after which each metric was measured: ``eval_epochs``, or 1, 2, ... for a History
+        filled without them (one evaluation per epoch)."""
+        return list(self.eval_epochs) if self.eval_epochs else list(range(1, len(self.test_acc) + 1))
 
     @property
     def epochs(self) -> int:
-        return len(self.test_acc)
+        """The number of epochs trained: the last evaluated one, since every run ends with an evaluation."""
+        numbers = self.epoch_numbers()
+        return numbers[-1] if numbers else 0
 
     def final(self) -> dict[str, float]:
         """The metrics of the last epoch."""
@@ -115,20 +129,26 @@ def fit_epochs(
     batch_size: int,
     seed: int | torch.Generator = 0,
     progress: bool | None = None,
+    eval_every: int = 1,
 ) -> History:
     """The loop every trainer of the course shares: ``epochs`` passes over ``num_train`` examples.
 
     Each epoch draws a permutation of the training indices from a generator seeded with ``seed``
     (or from ``seed`` itself when it is a ``torch.Generator``, which the caller may already have drawn
     from, an initialisation say) and, per mini-batch of indices ``idx``, takes one ``optimizer`` step on ``batch_loss(idx)``
-    with the model in training mode. After each epoch ``evaluate_splits()`` returns
-    ``{"train": (loss, acc), "test": (loss, acc)}``, recorded in the :class:`History` with the
-    time of the training steps. ``progress=None`` shows a bar unless :func:`progress_enabled`
-    says to stay quiet.
+    with the model in training mode. After epochs ``eval_every``, ``2 eval_every``, ... and after the
+    last epoch, ``evaluate_splits()`` returns ``{"train": (loss, acc), "test": (loss, acc)}``,
+    recorded in the :class:`History` with the epoch's number (``eval_every=1``: after every epoch;
+    ``eval_every >= epochs``: after the last one only). The time of every epoch's training steps is
+    recorded, evaluation excluded. When ``evaluate_splits`` draws no random numbers (the
+    evaluations of this package run in eval mode), ``eval_every`` changes neither the training nor
+    the final metrics. ``progress=None`` shows a bar unless :func:`progress_enabled` says to stay
+    quiet.
     """
     epochs = check_int("epochs", epochs, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     num_train = check_int("num_train", num_train, minimum=1)
+    eval_every = check_int("eval_every", eval_every, minimum=1)
     device = model_device(model)
     shuffle = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
     history = History()
@@ -138,7 +158,7 @@ def fit_epochs(
         from tqdm.auto import tqdm
 
         epoch_range = tqdm(epoch_range, desc="epochs", leave=False)
-    for _ in epoch_range:
+    for epoch in epoch_range:
         start = time.perf_counter()
         model.train()
         order = torch.randperm(num_train, generator=shuffle).to(device)
@@ -148,6 +168,9 @@ def fit_epochs(
             loss.backward()
             optimizer.step()
         history.epoch_seconds.append(time.perf_counter() - start)
+        if (epoch + 1) % eval_every and epoch + 1 < epochs:
+            continue
+        history.eval_epochs.append(epoch + 1)
         for split, (split_loss, split_acc) in evaluate_splits().items():
             getattr(history, f"{split}_loss").append(split_loss)
             getattr(history, f"{split}_acc").append(split_acc)
@@ -170,6 +193,7 @@ def train_classifier(
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool | None = None,
+    eval_every: int = 1,
 ) -> History:
     """Train ``model`` with mini-batch ``optimizer`` steps on ``loss_fn`` and record a :class:`History`.
 
@@ -178,6 +202,13 @@ def train_classifier(
     drawn from a generator seeded with ``seed``; randomness inside the model (dropout) comes from
     torch's global generator, which :func:`~attnreg.device.set_seed` seeds. ``progress=None``
     shows a bar unless :func:`progress_enabled` says to stay quiet.
+
+    The loss and accuracy on the whole training and test sets are measured after every
+    ``eval_every``-th epoch and after the last (see :func:`fit_epochs`). Each measurement is a
+    forward pass over both sets, which costs about as much as an epoch of training when the test
+    set is a few times larger than the training set: ``eval_every=2`` halves the cost of learning
+    curves, ``eval_every=epochs`` keeps only the final metrics. The trained model is the same
+    whatever ``eval_every``.
     """
     epochs = check_int("epochs", epochs, minimum=1)
     lr = check_positive("lr", lr)
@@ -196,4 +227,4 @@ def train_classifier(
         return {"train": evaluate(model, X_train, y_train), "test": evaluate(model, X_test, y_test)}
 
     return fit_epochs(model, lambda idx: loss_fn(model, X_train[idx], y_train[idx]), len(X_train), evaluate_splits,
-                      opt, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
+                      opt, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress, eval_every=eval_every)
