@@ -324,8 +324,8 @@ def mc_dropout_predict(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Monte Carlo dropout (Gal and Ghahramani, 2016): ``num_samples`` forward passes with dropout on.
 
-    Returns the predictive mean ``(1/T) sum_t f_t(x)`` and the sample standard deviation over the
-    ``T = num_samples`` passes, each of the shape of one output. ``transform`` is applied to each
+    Returns the predictive mean ``(1/n_mc) sum_s f_s(x)`` and the sample standard deviation over the
+    ``n_mc = num_samples`` passes, each of the shape of one output. ``transform`` is applied to each
     pass first (``lambda z: z.softmax(-1)`` for class probabilities). Only the dropout layers run
     in training mode (BatchNorm uses its running statistics); the model's modes are restored.
     """
