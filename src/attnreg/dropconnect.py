@@ -211,9 +211,10 @@ def dropconnect_linear_local_reparam(
     What it reproduces and what not, for per-example masks with independent entries:
 
     - the mean and the variance of every ``u_i`` exactly;
-    - the joint law of the units of one example: ``u_i`` uses only row ``i`` of the weight mask
-      and entry ``i`` of the bias mask, rows are independent, so the units of one example are
-      independent given ``x`` under real masks too (covariance 0), as they are here;
+    - the dependence between the units of one example, which is none: ``u_i`` uses only row ``i``
+      of the weight mask and entry ``i`` of the bias mask, and the rows are independent, so the
+      units of one example are independent given ``x`` under real masks too, as they are here
+      (one ``eps_i`` per unit loses no correlation);
     - not the distribution itself: ``u_i`` is a sum of ``in + 1`` Bernoulli-weighted terms, close to
       Gaussian only when many terms of comparable size contribute (a 3-input unit takes at most
       16 values; its Gaussian stand-in takes all real values);
@@ -348,12 +349,12 @@ class DropConnectLinear(nn.Linear):
         per_example: bool = True,
         inference: str = "mean",
         num_samples: int = 256,
-        sampling: str = "masks",
         activation: Activation | None = None,
         chunk_size: int | None = None,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        sampling: str = "masks",
     ) -> None:
         check_int("in_features", in_features, minimum=1)
         check_int("out_features", out_features, minimum=1)
