@@ -7,9 +7,11 @@ from torch import nn
 
 from attnreg.dropconnect import (
     INFERENCE_MODES,
+    SAMPLING_MODES,
     DropConnectLinear,
     apply_dropconnect_masks,
     dropconnect_linear,
+    dropconnect_linear_local_reparam,
     saved_tensor_bytes,
     preactivation_moments,
     relu_gaussian_mean,
@@ -353,6 +355,119 @@ def test_cuda_matches_explicit_masks():
 
 
 # ---------------------------------------------------------------------------------------------
+# Local reparameterization: a Gaussian pre-activation instead of masks
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p", [0.3, 0.5])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_local_reparam_moments_match_the_closed_form(p, with_bias):
+    torch.manual_seed(20)
+    x = torch.randn(2, 12, dtype=torch.float64)
+    weight = torch.randn(6, 12, dtype=torch.float64)
+    bias = torch.randn(6, dtype=torch.float64) if with_bias else None
+    samples = dropconnect_linear_local_reparam(x.repeat(10000, 1), weight, bias, p, generator=_generator(21))
+    mean, mean_error, variance, variance_error = _sample_moments(samples.reshape(10000, 2, 6))
+    expected_mean, expected_variance = preactivation_moments(x, weight, bias, p)
+    assert ((mean - expected_mean).abs() < Z * mean_error).all()
+    assert ((variance - expected_variance).abs() < Z * variance_error).all()
+    # Not trivially satisfied: the variance of the real masks at another p is far off.
+    other_variance = preactivation_moments(x, weight, bias, p + 0.2)[1]
+    assert ((variance - other_variance).abs() > Z * variance_error).all()
+
+
+def test_local_reparam_units_and_examples_are_independent_as_with_masks():
+    weight = torch.ones(4, 20)
+    x = torch.ones(5000, 20)
+    samples = dropconnect_linear_local_reparam(x, weight, None, 0.5, generator=_generator(22))
+    correlation = torch.corrcoef(samples.T)  # units of one example, over the examples
+    assert correlation[~torch.eye(4, dtype=torch.bool)].abs().max() < Z / math.sqrt(5000)
+    assert torch.corrcoef(samples.reshape(2500, 8).T)[:4, 4:].abs().max() < Z / math.sqrt(2500)  # examples
+    assert samples.std() > 1.0  # noisy: variance 20 per unit
+
+
+def test_local_reparam_is_mean_plus_std_times_noise_and_differentiable_through_both():
+    torch.manual_seed(23)
+    x = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    out = dropconnect_linear_local_reparam(x, weight, bias, 0.4, generator=_generator(24))
+    noise = torch.randn(5, 3, dtype=torch.float64, generator=_generator(24))
+    mean, variance = preactivation_moments(x, weight, bias, 0.4)
+    expected = mean + variance.sqrt() * noise
+    assert torch.allclose(out, expected, atol=1e-12)
+    upstream = torch.randn(5, 3, dtype=torch.float64)
+    grads = torch.autograd.grad(out, (x, weight, bias), upstream)
+    expected_grads = torch.autograd.grad(expected, (x, weight, bias), upstream, retain_graph=True)
+    mean_only_grads = torch.autograd.grad(mean, (x, weight, bias), upstream)
+    for grad, expected_grad, mean_only in zip(grads, expected_grads, mean_only_grads):
+        assert torch.allclose(grad, expected_grad, atol=1e-12)
+        assert not torch.allclose(grad, mean_only)  # the standard deviation contributes too
+    # dL/dW_ij = g_i (x_j + eps_i p / (1 - p) W_ij x_j^2 / sigma_i), written out
+    formula = upstream.T @ x + (upstream * noise / variance.sqrt()).T @ x.square() * weight * (0.4 / 0.6)
+    assert torch.allclose(grads[1], formula, atol=1e-12)
+
+    def layer(x, weight, bias):  # the same noise on every call: a deterministic function
+        return dropconnect_linear_local_reparam(x, weight, bias, 0.4, generator=_generator(24))
+
+    assert torch.autograd.gradcheck(layer, (x, weight, bias))
+
+
+def test_local_reparam_zero_variance_gives_finite_gradients():
+    x = torch.zeros(3, 4, requires_grad=True)  # every input 0 and no bias: variance 0, u = 0
+    weight = torch.randn(2, 4, requires_grad=True)
+    out = dropconnect_linear_local_reparam(x, weight, None, 0.5, generator=_generator(25))
+    assert torch.equal(out, torch.zeros(3, 2))
+    out.sum().backward()
+    assert torch.isfinite(weight.grad).all() and torch.isfinite(x.grad).all()
+    assert torch.allclose(x.grad, weight.sum(0).expand(3, 4))  # through the mean W x only
+
+
+def test_local_reparam_generator_reproducibility_and_p_zero():
+    torch.manual_seed(26)
+    x, weight, bias = torch.randn(10, 4), torch.randn(3, 4), torch.randn(3)
+    first = dropconnect_linear_local_reparam(x, weight, bias, 0.5, generator=_generator(7))
+    second = dropconnect_linear_local_reparam(x, weight, bias, 0.5, generator=_generator(7))
+    third = dropconnect_linear_local_reparam(x, weight, bias, 0.5, generator=_generator(8))
+    assert torch.equal(first, second) and not torch.equal(first, third)
+    torch.manual_seed(1)
+    global_first = dropconnect_linear_local_reparam(x, weight, bias, 0.5)
+    torch.manual_seed(1)
+    assert torch.equal(dropconnect_linear_local_reparam(x, weight, bias, 0.5), global_first)
+    state = torch.get_rng_state()
+    assert torch.equal(dropconnect_linear_local_reparam(x, weight, bias, 0.0), F.linear(x, weight, bias))
+    assert torch.equal(torch.get_rng_state(), state)  # p = 0 draws nothing
+    assert dropconnect_linear_local_reparam(torch.randn(2, 7, 4), weight, bias, 0.5).shape == (2, 7, 3)
+
+
+def test_layer_sampling_local_reparam_uses_the_function_and_the_layers_generator():
+    torch.manual_seed(27)
+    layer = DropConnectLinear(4, 3, p=0.3, sampling="local_reparam", activation=torch.relu, generator=_generator(9))
+    x = torch.randn(6, 4)
+    expected = torch.relu(dropconnect_linear_local_reparam(x, layer.weight, layer.bias, 0.3, generator=_generator(9)))
+    assert torch.equal(layer(x), expected)
+    assert "sampling='local_reparam'" in repr(layer) and set(SAMPLING_MODES) == {"masks", "local_reparam"}
+    layer.eval()
+    assert torch.equal(layer(x), torch.relu(F.linear(x, layer.weight, layer.bias)))  # the mean pass
+    model = with_dropconnect(mlp([4, 3, 2]), 0, p=0.5, sampling="local_reparam")
+    assert model[0].sampling == "local_reparam"
+    layer.train()
+    layer.per_example = False
+    with pytest.raises(ValueError, match="sampling='local_reparam' draws independent noise for every example, "
+                                         "so it needs per_example=True, got per_example=False"):
+        layer(x)
+
+
+def test_local_reparam_saves_no_mask():
+    x = torch.randn(256, 32, requires_grad=True)
+    weight = torch.randn(32, 32, requires_grad=True)
+    bias = torch.randn(32, requires_grad=True)
+    masks_at_once = 256 * 32 * 33 * 4
+    saved = saved_tensor_bytes(lambda: dropconnect_linear_local_reparam(x, weight, bias, 0.5), exclude=[weight, bias])
+    assert 0 < saved <= 8 * x.numel() * 4 + weight.numel() * 4 < masks_at_once / 4
+
+
+# ---------------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------------
 
@@ -387,6 +502,13 @@ def test_cuda_matches_explicit_masks():
         (lambda: with_dropconnect(mlp([4, 3, 2]), 0, activation=torch.tanh), TypeError, "activation is taken from model"),
         (lambda: with_dropconnect(nn.Linear(3, 3), 0), TypeError, "model must be a torch.nn.Sequential, got Linear"),
         (lambda: saved_tensor_bytes(3), TypeError, "fn must be callable, got int"),
+        (lambda: DropConnectLinear(4, 3, sampling="gaussian"), ValueError, "sampling must be one of 'masks', 'local_reparam', got 'gaussian'"),
+        (lambda: dropconnect_linear_local_reparam(torch.randn(2, 4), torch.randn(3, 4), None, 1.0), ValueError, r"p must be a probability in \[0, 1\), got 1.0"),
+        (lambda: dropconnect_linear_local_reparam(torch.randn(2, 4), torch.randn(3, 4), None, 0.5, generator=1), TypeError, "generator must be a torch.Generator or None, got int"),
+        (lambda: dropconnect_linear_local_reparam(torch.randn(2, 5), torch.randn(3, 4)), ValueError, r"x must have in_features=4 features in its last dimension, got shape \(2, 5\)"),
+        (lambda: dropconnect_linear_local_reparam(torch.randn(2, 4), torch.randn(3, 4), torch.randn(4)), ValueError, r"bias must have out_features=3 entries .* got shape \(4,\)"),
+        (lambda: dropconnect_linear_local_reparam(torch.ones(2, 4, dtype=torch.long), torch.randn(3, 4)), TypeError, "x must be a floating-point tensor"),
+        (lambda: dropconnect_linear_local_reparam(torch.randn(2, 4), torch.randn(4)), ValueError, r"weight must be 2-dimensional, got shape \(4,\)"),
         (lambda: saved_tensor_bytes(lambda: None, exclude=[3]), TypeError, r"exclude\[0\] must be a torch.Tensor, got int"),
     ],
 )
@@ -400,6 +522,7 @@ def test_bad_input(call, error, message):
     [
         ("inference", "gausian", "inference must be one of 'mean', 'gaussian', 'monte_carlo', got 'gausian'"),
         ("num_samples", 0, r"num_samples must be an integer in \[1, inf\], got 0"),
+        ("sampling", "local", "sampling must be one of 'masks', 'local_reparam', got 'local'"),
         ("num_samples", 2.5, "num_samples must be an integer, got 2.5"),
         ("p", 1.2, r"p must be a probability in \[0, 1\), got 1.2"),
         ("per_example", "yes", "per_example must be True or False, got 'yes'"),

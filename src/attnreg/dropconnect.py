@@ -20,6 +20,10 @@ Per-example masks would cost ``batch x out x in`` numbers if drawn at once. Here
 chunks of examples, at most :data:`MAX_MASK_ELEMENTS` entries at a time, each chunk from its own
 seed; the backward pass draws the same masks again from the same seeds instead of storing them,
 so memory stays bounded whatever the batch size (time: every mask is drawn twice).
+
+:func:`dropconnect_linear_local_reparam` is the fast alternative of Kingma, Salimans and Welling
+(2015, *local reparameterization*): it draws each example's pre-activation from the Gaussian with
+these moments, two matrix products and one normal number per unit instead of a mask per weight.
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ MAX_MASK_ELEMENTS = 2**22
 
 #: How a :class:`DropConnectLinear` computes its output in evaluation mode.
 INFERENCE_MODES = ("mean", "gaussian", "monte_carlo")
+
+#: How a :class:`DropConnectLinear` draws its training-mode pre-activation: real Bernoulli masks,
+#: or the Gaussian of the same mean and variance (:func:`dropconnect_linear_local_reparam`).
+SAMPLING_MODES = ("masks", "local_reparam")
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
@@ -177,6 +185,60 @@ def dropconnect_linear(
     return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
+def dropconnect_linear_local_reparam(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    p: float = 0.5,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Training-mode DropConnect by local reparameterization (Kingma, Salimans and Welling, 2015).
+
+    Instead of masking the weights, draw every pre-activation from the Gaussian with the mean and
+    variance that per-example masks give it (see :func:`preactivation_moments`):
+
+        mu = W x + b,    sigma^2 = p / (1 - p) * ((W*W)(x*x) + b*b),    u = mu + sigma * eps,
+
+    ``eps ~ N(0, 1)`` independently for every row of ``x`` and every output unit. It costs two
+    matrix products and one normal number per unit, against one Bernoulli number per weight and
+    example for :func:`dropconnect_linear`, and it is differentiable in ``x``, ``weight`` and
+    ``bias`` through both ``mu`` and ``sigma`` (the reparameterization ``u = mu + sigma * eps``).
+    Where ``sigma^2`` is 0 the gradient through ``sigma`` is taken as 0 (``sqrt`` has an infinite
+    derivative there). ``p = 0`` gives the plain layer ``x @ W.T + b``. The noise comes from
+    ``generator`` (torch's global one when None).
+
+    What it reproduces and what not, for per-example masks with independent entries:
+
+    - the mean and the variance of every ``u_i`` exactly;
+    - the dependence between the units of one example, which is none: ``u_i`` uses only row ``i``
+      of the weight mask and entry ``i`` of the bias mask, and the rows are independent, so the
+      units of one example are independent given ``x`` under real masks too, as they are here
+      (one ``eps_i`` per unit loses no correlation);
+    - not the distribution itself: ``u_i`` is a sum of ``in + 1`` Bernoulli-weighted terms, close to
+      Gaussian only when many terms of comparable size contribute (a 3-input unit takes at most
+      16 values; its Gaussian stand-in takes all real values);
+    - not the masks' gradient either: a real mask gives ``dL/dW_ij = g_i M_ij x_j / (1 - p)``, here
+      ``dL/dW_ij = g_i (x_j + eps_i * p / (1 - p) * W_ij x_j^2 / sigma_i)``, an unbiased gradient of
+      the Gaussian model's expected loss, which differs from the masks' expected loss as the
+      distributions differ;
+    - nor one mask shared by a batch (``per_example=False``), whose examples are correlated.
+    """
+    x, weight, bias = _check_layer_tensors(x, weight, bias)
+    p = _check_drop_probability(p)
+    generator = check_generator(generator)
+    if p == 0:
+        return F.linear(x, weight, bias)
+    mean = F.linear(x, weight, bias)
+    square_bias = None if bias is None else bias.square()
+    variance = p / (1.0 - p) * F.linear(x.square(), weight.square(), square_bias)
+    positive = variance > 0
+    std = torch.where(positive, torch.where(positive, variance, torch.ones_like(variance)).sqrt(),
+                      torch.zeros_like(variance))
+    noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    return mean + std * noise
+
+
 def apply_dropconnect_masks(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -256,12 +318,20 @@ class DropConnectLinear(nn.Linear):
     """A DropConnect layer ``r = a(u)``, ``u = ((M * W) x + m * b) / (1 - p)`` in training.
 
     Same parameters and initialization as :class:`torch.nn.Linear`. ``activation`` (default: none)
-    is part of the layer because the ``"gaussian"`` inference averages ``a(u)``. In evaluation mode:
+    is part of the layer because the ``"gaussian"`` inference averages ``a(u)``. In training mode,
+    ``sampling`` chooses how ``u`` is drawn:
+
+    - ``"masks"``: real Bernoulli masks, per example (``per_example=True``) or per batch;
+    - ``"local_reparam"``: ``u ~ N(E[u], Var[u])``, independently per example and unit
+      (:func:`dropconnect_linear_local_reparam`; needs ``per_example=True``).
+
+    In evaluation mode:
 
     - ``"mean"``: ``a(W x + b)``, one deterministic pass, as dropout does;
     - ``"gaussian"``: ``(1/S) sum_s a(u_s)``, ``u_s ~ N(E[u], Var[u])`` (moment matching, as in the
       paper), ``S = num_samples``;
-    - ``"monte_carlo"``: ``(1/S) sum_s a(u_s)`` with ``S`` real masks, computed without autograd
+    - ``"monte_carlo"``: ``(1/S) sum_s a(u_s)`` with ``S`` training-mode samples (real masks with
+      ``sampling="masks"``), computed without autograd
       (an estimate for prediction: keeping the graph of ``S`` sampled passes would cost ``S`` times
       the memory of one), so its output carries no gradient.
 
@@ -284,6 +354,7 @@ class DropConnectLinear(nn.Linear):
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        sampling: str = "masks",
     ) -> None:
         check_int("in_features", in_features, minimum=1)
         check_int("out_features", out_features, minimum=1)
@@ -292,6 +363,7 @@ class DropConnectLinear(nn.Linear):
             raise TypeError(f"activation must be callable or None, got {type(activation).__name__}")
         self.activation = activation if activation is not None else nn.Identity()
         self.p, self.per_example, self.inference, self.num_samples = p, per_example, inference, num_samples
+        self.sampling = sampling
         self.chunk_size = None if chunk_size is None else check_int("chunk_size", chunk_size, minimum=1)
         self.generator = generator
 
@@ -331,6 +403,14 @@ class DropConnectLinear(nn.Linear):
         self._inference = check_choice("inference", value, INFERENCE_MODES)
 
     @property
+    def sampling(self) -> str:
+        return self._sampling
+
+    @sampling.setter
+    def sampling(self, value: str) -> None:
+        self._sampling = check_choice("sampling", value, SAMPLING_MODES)
+
+    @property
     def num_samples(self) -> int:
         return self._num_samples
 
@@ -357,13 +437,19 @@ class DropConnectLinear(nn.Linear):
         return preactivation_moments(x, self.weight, self.bias, self.p)
 
     def sample(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One training-mode output ``a(u)`` (fresh masks), whatever the module's mode.
+        """One training-mode output ``a(u)`` (fresh masks or Gaussian noise), whatever the module's mode.
 
-        The masks come from ``generator``, else from the layer's own ``generator``, else from torch's
-        global generator.
+        The random numbers come from ``generator``, else from the layer's own ``generator``, else from
+        torch's global generator.
         """
         _check_input(x, self.in_features)
         generator = check_generator(generator) if generator is not None else self.generator
+        if self.sampling == "local_reparam":
+            if not self.per_example:
+                raise ValueError("sampling='local_reparam' draws independent noise for every example, "
+                                 "so it needs per_example=True, got per_example=False")
+            return self.activation(dropconnect_linear_local_reparam(x, self.weight, self.bias, self.p,
+                                                                    generator=generator))
         u = dropconnect_linear(x, self.weight, self.bias, self.p, per_example=self.per_example,
                                generator=generator, chunk_size=self.chunk_size)
         return self.activation(u)
@@ -392,7 +478,7 @@ class DropConnectLinear(nn.Linear):
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, p={self.p}, per_example={self.per_example}, "
-                f"inference={self.inference!r}, num_samples={self.num_samples}")
+                f"inference={self.inference!r}, num_samples={self.num_samples}, sampling={self.sampling!r}")
 
 
 def with_dropconnect(model: nn.Sequential, index: int, **options) -> nn.Sequential:
