@@ -10,7 +10,8 @@ from torch import nn
 from attnreg import set_seed
 from attnreg.data import ImageSplit
 from attnreg.models import mlp
-from attnreg.rdrop import consistency_kl, kl_divergence, rdrop_forward, rdrop_loss, rdrop_loss_fn, symmetric_kl
+from attnreg.rdrop import (consistency_kl, kl_divergence, rdrop_forward, rdrop_loss, rdrop_loss_fn, rdrop_token_loss,
+                           rdrop_token_loss_fn, symmetric_kl)
 from attnreg.training import train_classifier
 
 # F.kl_div warns that its reduction="mean" is not the per-example KL: these tests compare with it on purpose.
@@ -260,6 +261,88 @@ def test_consistency_kl_counts_a_custom_dropout_layer_when_told():
 
 
 # ---------------------------------------------------------------------------------------------
+# R-Drop for token-level models: logits (batch, n, classes)
+
+
+def test_rdrop_token_loss_is_the_per_token_mean_of_the_classifier_loss():
+    logits1, logits2 = random_logits(2, 3, 4, 5, seed=20)  # two passes: 3 sequences of 4 tokens, 5 classes
+    target = torch.randint(0, 5, (3, 4), generator=torch.Generator().manual_seed(21))
+    value = rdrop_token_loss(logits1, logits2, target, alpha=2.5)
+    flat = rdrop_loss(logits1.reshape(12, 5), logits2.reshape(12, 5), target.reshape(12), alpha=2.5)
+    assert value.shape == ()
+    torch.testing.assert_close(value, flat)
+    # The same, token by token: 1/N sum over the N = 12 tokens of 1/2 (CE1 + CE2) + alpha * SKL.
+    per_token = [0.5 * (F.cross_entropy(logits1[b, i], target[b, i]) + F.cross_entropy(logits2[b, i], target[b, i]))
+                 + 2.5 * symmetric_kl(logits1[b, i:i + 1], logits2[b, i:i + 1]) for b in range(3) for i in range(4)]
+    torch.testing.assert_close(value, torch.stack(per_token).mean())
+    # A loss per sequence, summed over its tokens, would be 4 times larger: the mean over tokens is not that.
+    assert not torch.allclose(value, 4 * torch.stack(per_token).mean())
+
+
+def test_rdrop_token_loss_with_alpha_zero_is_the_mean_of_the_two_cross_entropies():
+    logits1, logits2 = random_logits(2, 2, 6, 7, seed=22)
+    target = torch.randint(0, 7, (2, 6), generator=torch.Generator().manual_seed(23))
+    ce1 = F.cross_entropy(logits1.flatten(0, 1), target.flatten())
+    ce2 = F.cross_entropy(logits2.flatten(0, 1), target.flatten())
+    torch.testing.assert_close(rdrop_token_loss(logits1, logits2, target, alpha=0.0), 0.5 * (ce1 + ce2))
+    assert rdrop_token_loss(logits1, logits2, target, alpha=1.0) > 0.5 * (ce1 + ce2)  # the KL term is positive
+
+
+def test_rdrop_token_loss_gradients():
+    logits1, logits2 = (t.double().requires_grad_() for t in random_logits(2, 2, 3, 4, seed=24))
+    target = torch.tensor([[0, 3, 1], [2, 2, 0]])
+    assert torch.autograd.gradcheck(lambda a, b: rdrop_token_loss(a, b, target, alpha=1.5), (logits1, logits2))
+    # Gradients reach both passes and equal those of the loss on the flattened batch.
+    rdrop_token_loss(logits1, logits2, target, alpha=1.5).backward()
+    flat1, flat2 = (t.detach().reshape(6, 4).requires_grad_() for t in (logits1, logits2))
+    rdrop_loss(flat1, flat2, target.reshape(6), alpha=1.5).backward()
+    torch.testing.assert_close(logits1.grad.reshape(6, 4), flat1.grad)
+    torch.testing.assert_close(logits2.grad.reshape(6, 4), flat2.grad)
+    assert logits2.grad.abs().max() > 0
+
+
+def test_rdrop_token_loss_fn_equals_rdrop_token_loss_on_the_two_passes_and_trains():
+    from attnreg.data import digit_sequence_task
+    from attnreg.transformer import SequenceTransformer, train_token_classifier
+
+    set_seed(0)
+    model = SequenceTransformer(10, 10, embed_dim=16, num_heads=2, ff_dim=32, max_len=5, dropout=0.2)
+    X, Y = torch.randint(0, 10, (6, 5)), torch.randint(0, 10, (6, 5))
+    set_seed(3)
+    value = rdrop_token_loss_fn(alpha=2.0)(model, X, Y)
+    set_seed(3)
+    assert torch.equal(value, rdrop_token_loss(*rdrop_forward(model, X), Y, alpha=2.0))
+    data = digit_sequence_task("reverse", length=5, num_train=2000, num_test=200, seed=0)
+    history = train_token_classifier(model, data, epochs=6, lr=3e-3, batch_size=32, loss_fn=rdrop_token_loss_fn(1.0),
+                                     device="cpu", progress=False)
+    assert history.test_acc[-1] > 0.95  # R-Drop trains the reverser (measured: 0.996 after 5 epochs, 1.0 after 6)
+
+
+def test_consistency_kl_of_a_token_model_is_the_mean_over_tokens_with_attention_dropout_on():
+    from attnreg.dropout import dropout_types
+    from attnreg.transformer import SequenceTransformer
+
+    set_seed(1)
+    model = SequenceTransformer(10, 10, embed_dim=16, num_heads=2, ff_dim=32, max_len=5, dropout=0.3).eval()
+    X = torch.randint(0, 10, (9, 5), generator=torch.Generator().manual_seed(2))
+    set_seed(4)
+    value = consistency_kl(model, X, batch_size=4)
+    assert not any(module.training for module in model.modules())  # modes restored
+    model.train()
+    set_seed(4)
+    halves = [rdrop_forward(model, X[start:start + 4]) for start in range(0, 9, 4)]
+    expected = sum(symmetric_kl(a.flatten(0, 1), b.flatten(0, 1), reduction="sum").item() for a, b in halves) / 45
+    assert math.isclose(value, expected, rel_tol=1e-6) and value > 0
+    # Only the attention weights dropped: nn.Dropout layers with p = 0, the attention dropout still counts ...
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+    assert consistency_kl(model, X) > 0
+    # ... unless the types given leave MultiHeadAttention out.
+    assert consistency_kl(model, X, dropout_types=dropout_types()) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
 # bad input
 
 
@@ -288,6 +371,21 @@ def test_consistency_kl_counts_a_custom_dropout_layer_when_told():
         (lambda: rdrop_loss(torch.randn(3, 5), torch.randn(3, 5), torch.tensor([0, 1, 2]), 1.0, reduction="none"),
          ValueError, r"reduction must be one of 'batchmean', 'sum', 'mean', got 'none'"),
         (lambda: rdrop_loss_fn(alpha=-0.5), ValueError, r"alpha must be a finite number >= 0, got -0.5"),
+        (lambda: rdrop_token_loss(torch.randn(3, 5), torch.randn(3, 5), torch.tensor([0, 1, 2]), 1.0), ValueError,
+         r"logits1 must be 3-dimensional, got shape \(3, 5\)"),
+        (lambda: rdrop_token_loss(torch.randn(2, 4, 5), torch.randn(2, 3, 5), torch.zeros(2, 4, dtype=torch.long), 1.0),
+         ValueError, r"logits1 and logits2 must have the same shape \(batch, n, classes\), got \(2, 4, 5\) and \(2, 3, 5\)"),
+        (lambda: rdrop_token_loss(torch.randn(2, 4, 5), torch.randn(2, 4, 5), torch.zeros(2, 3, dtype=torch.long), 1.0),
+         ValueError, r"target must have one class index per token, shape \(2, 4\) \(batch, n\) of the logits, got \(2, 3\)"),
+        (lambda: rdrop_token_loss(torch.randn(2, 4, 5), torch.randn(2, 4, 5), torch.zeros(8, dtype=torch.long), 1.0),
+         ValueError, r"target must be 2-dimensional, got shape \(8,\)"),
+        (lambda: rdrop_token_loss(torch.randn(2, 4, 5), torch.randn(2, 4, 5), torch.zeros(2, 4), 1.0), TypeError,
+         "target must hold int64 class indices, got dtype torch.float32"),
+        (lambda: rdrop_token_loss(torch.randn(2, 4, 5), torch.randn(2, 4, 5), torch.full((2, 4), 5), 1.0), ValueError,
+         r"target must hold class indices in \[0, 4\], got 5"),
+        (lambda: rdrop_token_loss(torch.randn(2, 4, 5), torch.randn(2, 4, 5), torch.zeros(2, 4, dtype=torch.long), -1.0),
+         ValueError, r"alpha must be a finite number >= 0, got -1.0"),
+        (lambda: rdrop_token_loss_fn(alpha=float("nan")), ValueError, r"alpha must be a number, got NaN"),
         (lambda: rdrop_loss_fn(alpha=1.0, reduction="batch"), ValueError, "reduction must be one of"),
         (lambda: kl_divergence(torch.tensor([0.5, 0.6]), torch.tensor([0.5, 0.5])), ValueError,
          r"p must hold probability distributions whose entries sum to 1 along the last dimension, got a sum of 1.1"),

@@ -7,7 +7,7 @@ from attnreg.attention import causal_mask, padding_mask
 from attnreg.data import SequenceSplit, digit_sequence_task
 from attnreg.decoder import TransformerDecoderBlock
 from attnreg.transformer import (SequenceTransformer, TransformerEncoderBlock, _block_parts, evaluate_tokens,
-                                 train_token_classifier)
+                                 token_cross_entropy_loss, train_token_classifier)
 
 ATOL = 1e-5
 
@@ -211,6 +211,41 @@ def test_training_is_repeatable():
     assert runs[0] == runs[1]
 
 
+def test_token_cross_entropy_loss_is_the_mean_over_all_tokens():
+    set_seed(2)
+    model = SequenceTransformer(10, 7, embed_dim=16, max_len=4).eval()
+    X, Y = torch.randint(0, 10, (3, 4)), torch.randint(0, 7, (3, 4))
+    logits = model(X)
+    per_token = torch.stack([torch.nn.functional.cross_entropy(logits[b, i], Y[b, i]) for b in range(3) for i in range(4)])
+    torch.testing.assert_close(token_cross_entropy_loss(model, X, Y), per_token.mean())
+
+
+def test_train_token_classifier_takes_a_loss_fn_and_defaults_to_token_cross_entropy():
+    data = digit_sequence_task(length=4, num_train=100, num_test=20, seed=0)
+
+    def train(**kwargs):
+        set_seed(1)
+        model = SequenceTransformer(10, 10, embed_dim=16, max_len=4, dropout=0.1)
+        return train_token_classifier(model, data, epochs=2, lr=1e-3, batch_size=32, device="cpu", progress=False,
+                                      **kwargs)
+
+    def by_hand(model, X, Y):  # the loss the loop computed before it took a loss_fn
+        return torch.nn.functional.cross_entropy(model(X).flatten(0, 1), Y.flatten())
+
+    default = train()
+    assert default.test_loss == train(loss_fn=by_hand).test_loss == train(loss_fn=token_cross_entropy_loss).test_loss
+    calls = []
+
+    def counted(model, X, Y):
+        calls.append(tuple(X.shape))
+        return token_cross_entropy_loss(model, X, Y)
+
+    once = train(loss_fn=counted, eval_every=2)
+    assert calls == [(32, 4), (32, 4), (32, 4), (4, 4)] * 2  # every mini-batch of both epochs, through loss_fn
+    assert once.epochs == 2 and len(once.test_loss) == 1  # evaluated once, after the last epoch ...
+    assert once.test_loss[-1] == default.test_loss[-1]  # ... which changes no step of the training
+
+
 def test_train_token_classifier_bad_input():
     model = SequenceTransformer(10, 10, embed_dim=16, max_len=4)
     X = torch.zeros(8, 4, dtype=torch.long)
@@ -223,6 +258,10 @@ def test_train_token_classifier_bad_input():
         train_token_classifier(model, SequenceSplit(X, X, X, X), epochs=0, lr=0.1, progress=False)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         train_token_classifier(model, SequenceSplit(X, X, X, X), epochs=1, lr=0.1, optimizer="lbfgs", progress=False)
+    with pytest.raises(TypeError, match=r"loss_fn must be a callable loss_fn\(model, X, Y\), got str"):
+        train_token_classifier(model, SequenceSplit(X, X, X, X), epochs=1, lr=0.1, loss_fn="rdrop", progress=False)
+    with pytest.raises(ValueError, match=r"eval_every must be an integer in \[1, inf\], got 0"):
+        train_token_classifier(model, SequenceSplit(X, X, X, X), epochs=1, lr=0.1, eval_every=0, progress=False)
 
 
 

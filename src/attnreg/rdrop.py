@@ -15,6 +15,10 @@ Reductions over a batch of ``B`` rows with ``C`` classes, as in ``torch.nn.funct
 * ``"sum"``: the sum over all terms, ``B`` times larger;
 * ``"mean"``: the sum divided by ``B * C``, ``C`` times smaller than the per-example KL;
 * ``"none"`` (divergences only, not the loss): one KL per row, shape ``(B,)``.
+
+For token-level models (logits ``(B, n, C)``, one label per token) every token is one row:
+:func:`rdrop_token_loss` flattens the ``B n`` tokens into rows, so both of its terms are
+per-token means.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import check_choice, check_int, check_positive, check_tensor
+from .attention.multihead import MultiHeadAttention
 from .device import model_device
-from .dropout import dropout_only_training
+from .dropout import dropout_only_training, dropout_types as registered_dropout_types
 from .training import LossFn
 
 REDUCTIONS = ("batchmean", "sum", "mean", "none")
@@ -174,6 +179,51 @@ def rdrop_loss_fn(alpha: float, reduction: str = "batchmean") -> LossFn:
     return loss_fn
 
 
+def rdrop_token_loss(
+    logits1: torch.Tensor,
+    logits2: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float,
+) -> torch.Tensor:
+    """:func:`rdrop_loss` for one label per token: logits ``(B, n, C)``, targets ``(B, n)``.
+
+    Every token is one row: with ``N = B n`` tokens,
+
+        1/N sum_{b, i} [1/2 (CE(z1[b, i], y[b, i]) + CE(z2[b, i], y[b, i])) + alpha * SKL(z1[b, i], z2[b, i])],
+
+    the per-token mean of both terms, which is ``rdrop_loss`` on the flattened batch
+    ``(N, C)``, ``(N,)``. So ``alpha`` means the same as for a classifier with one label per
+    example, whatever the batch size and the sequence length.
+    """
+    check_tensor("logits1", logits1, ndim=3, floating=True)
+    check_tensor("logits2", logits2, ndim=3, floating=True)
+    if logits1.shape != logits2.shape:
+        raise ValueError(f"logits1 and logits2 must have the same shape (batch, n, classes), "
+                         f"got {tuple(logits1.shape)} and {tuple(logits2.shape)}")
+    check_tensor("target", target, ndim=2)
+    if tuple(target.shape) != tuple(logits1.shape[:2]):
+        raise ValueError(f"target must have one class index per token, shape {tuple(logits1.shape[:2])} "
+                         f"(batch, n) of the logits, got {tuple(target.shape)}")
+    return rdrop_loss(logits1.flatten(0, 1), logits2.flatten(0, 1), target.flatten(), alpha)
+
+
+def rdrop_token_loss_fn(alpha: float) -> LossFn:
+    """A ``loss_fn(model, X, Y)`` for :func:`attnreg.transformer.train_token_classifier` that trains with R-Drop.
+
+    Each call runs :func:`rdrop_forward` on the mini-batch of token ids ``X (B, n)`` and returns
+    :func:`rdrop_token_loss` against the targets ``Y (B, n)``. With ``alpha = 0`` it is the
+    per-token cross-entropy averaged over two dropout passes.
+    """
+    alpha = check_positive("alpha", alpha, allow_zero=True)
+
+    def loss_fn(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        logits1, logits2 = rdrop_forward(model, X)
+        return rdrop_token_loss(logits1, logits2, Y, alpha)
+
+    loss_fn.__qualname__ = f"rdrop_token_loss_fn(alpha={alpha:g})"
+    return loss_fn
+
+
 @torch.no_grad()
 def consistency_kl(
     model: nn.Module,
@@ -184,11 +234,14 @@ def consistency_kl(
     """Mean symmetric KL between two dropout passes of ``model`` over the inputs ``X``.
 
     ``1/n sum_i SKL(P1(. | x_i), P2(. | x_i))`` with the dropout layers on, the quantity that
-    R-Drop's penalty pushes down; 0 means the sub-models agree on every example. Only the layers
-    of ``dropout_types`` (by default :func:`attnreg.dropout.dropout_types`: dropout,
-    :class:`~attnreg.dropconnect.DropConnectLinear` and any registered type) run in training mode
+    R-Drop's penalty pushes down; 0 means the sub-models agree on every example. For a
+    token-level model (logits ``(B, n, C)``) the mean runs over all tokens, as in
+    :func:`rdrop_token_loss`. Only the layers of ``dropout_types`` run in training mode
     (BatchNorm keeps its running statistics), as in :func:`attnreg.dropout.dropout_only_training`,
-    and every module's mode is restored afterwards.
+    and every module's mode is restored afterwards. By default these are
+    :func:`attnreg.dropout.dropout_types` (dropout, :class:`~attnreg.dropconnect.DropConnectLinear`
+    and any registered type) and :class:`~attnreg.attention.MultiHeadAttention`, whose dropout on
+    the attention weights is on in training mode only.
     The masks come from torch's global generator: seed it with :func:`attnreg.set_seed` for
     repeatable values.
     """
@@ -196,10 +249,15 @@ def consistency_kl(
     batch_size = check_int("batch_size", batch_size, minimum=1)
     if len(X) == 0:
         raise ValueError(f"X must hold at least one example, got shape {tuple(X.shape)}")
-    total = 0.0
+    if dropout_types is None:
+        dropout_types = (*registered_dropout_types(), MultiHeadAttention)
+    total, rows = 0.0, 0
     with dropout_only_training(model, dropout_types):
         device = model_device(model, X)
         for start in range(0, len(X), batch_size):
             logits1, logits2 = rdrop_forward(model, X[start:start + batch_size].to(device))
+            if logits1.ndim > 2:  # one distribution per token: (B, n, C) -> (B n, C)
+                logits1, logits2 = logits1.flatten(0, -2), logits2.flatten(0, -2)
             total += symmetric_kl(logits1, logits2, reduction="sum").item()
-    return total / len(X)
+            rows += len(logits1)
+    return total / rows

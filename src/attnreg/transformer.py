@@ -12,7 +12,7 @@ from .attention.multihead import MultiHeadAttention
 from .attention.positional import sinusoidal_positional_encoding
 from .data.sequences import SequenceSplit
 from .device import get_device, model_device
-from .training import History, fit_epochs, make_optimizer
+from .training import History, LossFn, fit_epochs, make_optimizer
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
@@ -240,6 +240,13 @@ def evaluate_tokens(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch_si
     return total_loss / Y.numel(), correct_tokens / Y.numel(), correct_sequences / len(Y)
 
 
+def token_cross_entropy_loss(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """The default loss of :func:`train_token_classifier`: the mean cross-entropy over all tokens,
+    ``1/(B n) sum_{b, i} -log softmax(model(X)[b, i])[Y[b, i]]`` for logits ``(B, n, C)``."""
+    logits = model(X)  # (batch, n, classes)
+    return F.cross_entropy(logits.flatten(0, 1), Y.flatten())
+
+
 def train_token_classifier(
     model: nn.Module,
     data: SequenceSplit,
@@ -249,16 +256,23 @@ def train_token_classifier(
     batch_size: int = 64,
     optimizer: str = "adam",
     weight_decay: float = 0.0,
+    loss_fn: LossFn = token_cross_entropy_loss,
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool | None = None,
+    eval_every: int = 1,
 ) -> History:
-    """:func:`~attnreg.training.train_classifier` for one label per token: the loss is the mean cross-entropy over all tokens.
+    """:func:`~attnreg.training.train_classifier` for one label per token: by default the loss is the mean cross-entropy over all tokens.
 
     Same steps as ``train_classifier`` (data moved to ``device`` once, mini-batches in an order
-    drawn from a generator seeded with ``seed``, metrics in eval mode after every epoch); the
-    accuracies recorded in the :class:`~attnreg.training.History` are token accuracies.
+    drawn from a generator seeded with ``seed``, metrics in eval mode after every ``eval_every``
+    epochs and after the last); the accuracies recorded in the :class:`~attnreg.training.History`
+    are token accuracies. ``loss_fn(model, X, Y)`` gets a mini-batch of token ids ``X (B, n)`` and
+    targets ``Y (B, n)`` and returns the scalar to minimise (default
+    :func:`token_cross_entropy_loss`; :func:`attnreg.rdrop.rdrop_token_loss_fn` trains with R-Drop).
     """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a callable loss_fn(model, X, Y), got {type(loss_fn).__name__}")
     epochs = check_int("epochs", epochs, minimum=1)
     lr = check_positive("lr", lr)
     batch_size = check_int("batch_size", batch_size, minimum=1)
@@ -272,11 +286,10 @@ def train_token_classifier(
     opt = make_optimizer(model.parameters(), optimizer, lr, weight_decay)
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-        logits = model(X_train[idx])  # (batch, n, classes)
-        return F.cross_entropy(logits.flatten(0, 1), Y_train[idx].flatten())
+        return loss_fn(model, X_train[idx], Y_train[idx])
 
     def evaluate_splits() -> dict[str, tuple[float, float]]:
         return {"train": evaluate_tokens(model, X_train, Y_train)[:2], "test": evaluate_tokens(model, X_test, Y_test)[:2]}
 
     return fit_epochs(model, batch_loss, len(X_train), evaluate_splits, opt, epochs=epochs, batch_size=batch_size,
-                      seed=seed, progress=progress)
+                      seed=seed, progress=progress, eval_every=eval_every)
