@@ -25,6 +25,8 @@ from attnreg.dropout import (
     dropout,
     dropout_mask,
     dropout_only_training,
+    dropout_ridge_penalty,
+    dropout_ridge_solution,
     dropout_variance,
     mc_dropout_predict,
     recalibrate_batchnorm,
@@ -599,3 +601,86 @@ def test_layer_forms_reject_bad_arguments():
         DropBlock2d(0.1, 9).train()(torch.ones(1, 1, 5, 5))
     with pytest.raises(ValueError, match="x must"):
         SpatialDropout(0.5).train()(torch.ones(2, 3))
+
+
+# ----------------------------------------------------------------------------------------------
+# dropout on a linear model's inputs as a ridge penalty (Wager, Wang and Liang, 2013)
+
+
+def _regression(seed: int = 0, n: int = 40, scales: tuple[float, ...] = (0.5, 1.0, 3.0)):
+    g = gen(seed)
+    X = torch.randn(n, len(scales), generator=g, dtype=torch.float64) * torch.tensor(scales, dtype=torch.float64)
+    y = X @ torch.ones(len(scales), dtype=torch.float64) + torch.randn(n, generator=g, dtype=torch.float64)
+    return X, y
+
+
+def test_dropout_ridge_penalty_values():
+    X = torch.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=torch.float64)
+    w = torch.tensor([2.0, -1.0], dtype=torch.float64)
+    # column energies 10 and 5: p / (1 - p) * (4 * 10 + 1 * 5) = 45 p / (1 - p)
+    assert dropout_ridge_penalty(X, w, 0.5).item() == pytest.approx(45.0)
+    assert dropout_ridge_penalty(X, w, 0.2).item() == pytest.approx(45.0 * 0.25)
+    assert dropout_ridge_penalty(X, w, 0.0).item() == 0.0
+
+
+def test_dropout_ridge_penalty_matches_a_monte_carlo_average_of_masked_losses():
+    X, y = _regression(1, n=30)
+    w, p, draws = torch.tensor([0.5, -1.0, 0.3], dtype=torch.float64), 0.4, 40_000
+    masks = (torch.rand(draws, *X.shape, generator=gen(2), dtype=torch.float64) >= p).double()
+    losses = ((y - (masks * X / (1 - p)) @ w) ** 2).sum(1)
+    closed_form = ((y - X @ w) ** 2).sum() + dropout_ridge_penalty(X, w, p)
+    standard_error = losses.std() / math.sqrt(draws)
+    assert abs(losses.mean() - closed_form) < 5 * standard_error
+    # the penalty matters: without it the average is many standard errors away
+    assert abs(losses.mean() - ((y - X @ w) ** 2).sum()) > 50 * standard_error
+
+
+def test_dropout_ridge_solution_minimises_the_expected_loss():
+    X, y = _regression(3)
+    p = 0.3
+    w = dropout_ridge_solution(X, y, p)
+    expected_loss = lambda v: ((y - X @ v) ** 2).sum() + dropout_ridge_penalty(X, v, p)
+    v = w.clone().requires_grad_(True)
+    expected_loss(v).backward()
+    torch.testing.assert_close(v.grad, torch.zeros_like(w), atol=1e-9, rtol=0)
+    for step in torch.eye(3, dtype=torch.float64):
+        assert expected_loss(w + 1e-3 * step) > expected_loss(w) and expected_loss(w - 1e-3 * step) > expected_loss(w)
+
+
+def test_dropout_ridge_solution_is_least_squares_at_zero_and_rescales_with_the_features():
+    X, y = _regression(4)
+    least_squares = torch.linalg.lstsq(X, y[:, None]).solution[:, 0]
+    torch.testing.assert_close(dropout_ridge_solution(X, y, 0.0), least_squares)
+    scale = torch.tensor([10.0, 1.0, 0.1], dtype=torch.float64)
+    # rescaling feature j by s rescales w_j by 1 / s: the predictions do not change (plain ridge's would)
+    torch.testing.assert_close(dropout_ridge_solution(X * scale, y, 0.4), dropout_ridge_solution(X, y, 0.4) / scale)
+
+
+def test_dropout_ridge_solution_on_orthogonal_features_shrinks_every_weight_by_one_minus_p():
+    X = torch.tensor([[2.0, 0.0], [0.0, 5.0], [0.0, 0.0]], dtype=torch.float64)
+    y = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    least_squares = torch.tensor([0.5, 0.4], dtype=torch.float64)
+    torch.testing.assert_close(dropout_ridge_solution(X, y, 0.25), 0.75 * least_squares)
+
+
+def test_dropout_ridge_helpers_reject_bad_inputs():
+    X, y = _regression(5)
+    w = torch.zeros(3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\), got 1.0"):
+        dropout_ridge_penalty(X, w, 1.0)
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\), got -0.1"):
+        dropout_ridge_solution(X, y, -0.1)
+    with pytest.raises(ValueError, match=r"X must be 2-dimensional, got shape \(40,\)"):
+        dropout_ridge_penalty(X[:, 0], w, 0.5)
+    with pytest.raises(TypeError, match="X must be a floating-point tensor"):
+        dropout_ridge_solution(X.long(), y, 0.5)
+    with pytest.raises(ValueError, match=r"w must have one entry per column of X \(3\)"):
+        dropout_ridge_penalty(X, torch.zeros(2, dtype=torch.float64), 0.5)
+    with pytest.raises(ValueError, match="w must have one entry per column of X .* got shape \\(3,\\), torch.float32"):
+        dropout_ridge_penalty(X, w.float(), 0.5)
+    with pytest.raises(ValueError, match="X and y must have the same number of rows"):
+        dropout_ridge_solution(X, y[:-1], 0.5)
+    X_zero = X.clone()
+    X_zero[:, 1] = 0
+    with pytest.raises(ValueError, match="X must have no all-zero column .* got column 1 all zero"):
+        dropout_ridge_solution(X_zero, y, 0.5)

@@ -1,5 +1,6 @@
 """Dropout from scratch: the two scaling modes, Monte Carlo dropout, DropBlock, spatial dropout,
-and the measurements of chapter 06 (variance shift, BatchNorm statistics, regression shift).
+and the measurements of chapter 06 (variance shift, BatchNorm statistics, regression shift, dropout
+on a linear model's inputs as an adaptive ridge penalty).
 
 Throughout, ``p`` is the probability of DROPPING a unit, as in PyTorch; a unit is kept with
 probability ``1 - p``. The mask is ``m ~ Bernoulli(1 - p)``, drawn independently per element.
@@ -14,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_choice, check_generator, check_int, check_positive, check_probability, check_real, check_tensor
+from ._validation import (check_choice, check_generator, check_int, check_positive, check_probability, check_real,
+                          check_regression_data, check_tensor)
 from .device import model_device
 from .training import fit_epochs, make_optimizer
 
@@ -224,6 +226,49 @@ def dropout_variance(mean: float, variance: float, p: float) -> tuple[float, flo
     variance = check_positive("variance", variance, allow_zero=True)
     second_moment = variance + mean**2
     return second_moment / (1.0 - p) - mean**2, variance
+
+
+def _column_energy(X: torch.Tensor) -> torch.Tensor:
+    """``sum_i x_ij^2`` for every column ``j`` of ``X``: the diagonal of ``X^T X``."""
+    return (X * X).sum(dim=0)
+
+
+def dropout_ridge_penalty(X: torch.Tensor, w: torch.Tensor, p: float) -> torch.Tensor:
+    """The penalty that inverted dropout on the inputs of a linear model adds to its expected loss.
+
+    With a mask ``M`` of independent ``Bernoulli(1 - p)`` entries (Wager, Wang and Liang, 2013),
+    ``E ||y - (M * X / (1 - p)) w||^2 = ||y - X w||^2 + p / (1 - p) * sum_j w_j^2 sum_i x_ij^2``;
+    this returns the second term, a ridge penalty whose weight on ``w_j`` grows with the energy
+    ``sum_i x_ij^2`` of feature ``j``. For chapter 04's loss, the mean of ``1/2`` squared errors,
+    divide it by ``2 n``. ``X`` is ``(n, d)``, ``w`` is ``(d,)`` of the same dtype; ``p < 1``.
+    """
+    X = check_tensor("X", X, ndim=2, floating=True)
+    w = check_tensor("w", w, ndim=1, floating=True)
+    if w.shape[0] != X.shape[1] or w.dtype != X.dtype or w.device != X.device:
+        raise ValueError(f"w must have one entry per column of X ({X.shape[1]}) and X's dtype and device "
+                         f"({X.dtype} on {X.device}), got shape {tuple(w.shape)}, {w.dtype} on {w.device}")
+    p = check_probability("p", p, allow_one=False)
+    return p / (1.0 - p) * (w * w * _column_energy(X)).sum()
+
+
+def dropout_ridge_solution(X: torch.Tensor, y: torch.Tensor, p: float) -> torch.Tensor:
+    """The minimiser of the expected squared error under inverted dropout on the inputs.
+
+    Solves the generalised ridge system ``(X^T X + p / (1 - p) diag(X^T X)) w = X^T y`` (see
+    :func:`dropout_ridge_penalty`); the same ``w`` minimises the summed and the mean squared error.
+    At ``p = 0`` it is least squares, which needs ``X^T X`` invertible; for ``p > 0`` any ``X``
+    without an all-zero column will do. Rescaling column ``j`` by ``s`` rescales ``w_j`` by
+    ``1 / s`` and leaves the predictions unchanged, unlike plain ridge.
+    """
+    X, y = check_regression_data(X, y)
+    p = check_probability("p", p, allow_one=False)
+    energy = _column_energy(X)
+    if (energy == 0).any():
+        column = int((energy == 0).nonzero()[0, 0])
+        raise ValueError(f"X must have no all-zero column (dropout puts no penalty on its weight), "
+                         f"got column {column} all zero")
+    gram = X.T @ X
+    return torch.linalg.solve(gram + p / (1.0 - p) * torch.diag(energy), X.T @ y)
 
 
 # ----------------------------------------------------------------------------------------------
